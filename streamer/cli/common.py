@@ -1,0 +1,87 @@
+"""Options shared by several commands, and the objects they create."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..config import Backend, ProcessingSize
+from ..engine import Engine
+from ..errors import ConfigError
+from ..inference.backends import BackendOptions, default_threads
+from ..styles import StyleRecipe
+
+__all__ = [
+    "add_engine_arguments",
+    "add_style_arguments",
+    "create_engine",
+    "create_recipe",
+    "processing_size",
+]
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number of at least 1, got {value}")
+    return value
+
+
+def _unit_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got {value}")
+    return value
+
+
+def add_engine_arguments(parser: argparse.ArgumentParser, default_size: str = "384") -> None:
+    """``--model``, ``--backend``, ``--threads``, ``--gpu-delegate``, ``--size``."""
+    group = parser.add_argument_group("model and backend")
+    group.add_argument("--model", metavar="NAME|DIR",
+                       help="model set: a bundled name (see 'streamer info'), 'magenta', or a directory")
+    group.add_argument("--backend", choices=[b.value for b in Backend], default=Backend.AUTO.value,
+                       help="gpu = float16 model on a GPU, cpu = int8 model with XNNPACK, "
+                            "auto = GPU if it works, else CPU (default: %(default)s)")
+    group.add_argument("--threads", type=_positive_int, default=default_threads(),
+                       help="CPU threads for inference (default: %(default)s)")
+    group.add_argument("--gpu-delegate", metavar="LIB",
+                       help="TFLite GPU delegate library (default: $STREAMER_GPU_DELEGATE or "
+                            "libtensorflowlite_gpu_delegate.so)")
+    group.add_argument("--size", default=default_size, metavar="PIXELS|native",
+                       help="processing resolution: short side in pixels, or 'native'; the output "
+                            "always keeps the input's resolution (default: %(default)s)")
+
+
+def add_style_arguments(parser: argparse.ArgumentParser, required: bool = True) -> None:
+    """``--style`` (once or twice), ``--mix``, ``--strength``."""
+    group = parser.add_argument_group("style")
+    group.add_argument("--style", action="append", required=required, metavar="NAME|IMAGE",
+                       help="built-in style name ('streamer styles'), a style image, or a .npy "
+                            "embedding; give it twice to blend two styles")
+    group.add_argument("--mix", type=_unit_float, metavar="T",
+                       help="with two --style values: weight of the second (0..1, default 0.5)")
+    group.add_argument("--strength", type=_unit_float, default=1.0, metavar="A",
+                       help="1 = full style, lower blends towards the content's own look (default 1)")
+
+
+def processing_size(args: argparse.Namespace) -> ProcessingSize:
+    """The :class:`ProcessingSize` from ``--size``."""
+    return ProcessingSize.parse(args.size)
+
+
+def create_recipe(args: argparse.Namespace) -> StyleRecipe:
+    """The :class:`StyleRecipe` from ``--style``/``--mix``/``--strength``."""
+    if not args.style:
+        raise ConfigError("give a --style (see 'streamer styles')")
+    return StyleRecipe.of(args.style, args.mix, args.strength)
+
+
+def create_engine(args: argparse.Namespace, max_batch: int = 4) -> Engine:
+    """An (unstarted) :class:`Engine` from the model and backend options."""
+    options = BackendOptions(Backend(args.backend), args.threads, args.gpu_delegate)
+    return Engine.create(args.model, options, max_batch=max_batch)

@@ -1,0 +1,74 @@
+"""Option types shared by the engine, the CLI and the servers."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from .errors import ConfigError
+
+__all__ = ["Backend", "Precision", "ProcessingSize", "QueuePolicy"]
+
+
+class Backend(str, enum.Enum):
+    """Which hardware runs the style transform."""
+
+    AUTO = "auto"  #: try the GPU, fall back to the CPU and say why
+    GPU = "gpu"  #: float16 transform on a GPU; fail if there is none
+    CPU = "cpu"  #: int8 transform on the CPU with XNNPACK
+
+
+class Precision(str, enum.Enum):
+    """Numeric precision of a transform model file."""
+
+    INT8 = "int8"
+    FP16 = "fp16"
+
+
+class QueuePolicy(str, enum.Enum):
+    """What a stream does when the inference queue is full."""
+
+    LOSSLESS = "lossless"  #: the producer waits: every frame is processed (files)
+    LATEST = "latest"  #: the oldest queued frame is dropped: latency stays bounded (live)
+
+
+@dataclass(frozen=True)
+class ProcessingSize:
+    """The resolution at which frames are stylized; the output keeps the input's resolution.
+
+    ``short_side`` scales the frame so its shorter side has that many pixels (aspect kept).
+    ``None`` means the frame's native resolution. Both are rounded to the model's multiple.
+
+    .. code-block:: python
+
+        ProcessingSize.parse("384").shape_for(720, 1280, multiple=8)  # (384, 680)
+    """
+
+    short_side: int | None = 384
+
+    @classmethod
+    def parse(cls, text: str | int | None) -> ProcessingSize:
+        """Parse ``"384"``, ``"native"`` (or ``None``) into a :class:`ProcessingSize`."""
+        if text is None or (isinstance(text, str) and text.strip().lower() == "native"):
+            return cls(None)
+        value = str(text).strip().lower()
+        if not value.isdigit():
+            raise ConfigError(f"invalid size {text!r}: use a short-side length like 384 or 'native'")
+        side = int(value)
+        if not 64 <= side <= 4320:
+            raise ConfigError(f"invalid size {side}: the short side must be between 64 and 4320")
+        return cls(side)
+
+    def shape_for(self, height: int, width: int, multiple: int = 4) -> tuple[int, int]:
+        """Return the (height, width) to run the model at for a ``height`` x ``width`` frame."""
+        if height <= 0 or width <= 0:
+            raise ConfigError(f"invalid frame size {width}x{height}")
+        scale = 1.0 if self.short_side is None else self.short_side / min(height, width)
+        return (_round_to(height * scale, multiple), _round_to(width * scale, multiple))
+
+    def __str__(self) -> str:
+        return "native" if self.short_side is None else str(self.short_side)
+
+
+def _round_to(value: float, multiple: int) -> int:
+    return max(multiple, int(round(value / multiple)) * multiple)

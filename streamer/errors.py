@@ -1,0 +1,112 @@
+"""Exceptions raised by streamer.
+
+Every error a user can cause derives from :class:`StreamerError`; the CLI prints its message
+on one line and exits non-zero. Errors that have a natural builtin counterpart also subclass it,
+so callers can catch either::
+
+    StreamerError
+    ├── ConfigError (ValueError)            bad option or argument value
+    ├── ModelError (ValueError)             a model file is missing, not TFLite, or has the wrong shapes
+    ├── BackendUnavailableError (RuntimeError)  the requested backend cannot run here
+    ├── StyleError (ValueError)             a style name, image or embedding cannot be used
+    ├── MediaError                          reading or writing media failed
+    │   ├── SourceOpenError (ConnectionError)
+    │   ├── SourceTimeoutError (TimeoutError)
+    │   ├── SourceEndedError                a live source ended for good
+    │   ├── DecodeError
+    │   └── SinkError
+    ├── EngineClosedError (RuntimeError)    work submitted to a stopped engine
+    └── FrameDropped                        a frame was dropped by the drop-oldest policy (not a failure)
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+__all__ = [
+    "BackendUnavailableError",
+    "ConfigError",
+    "DecodeError",
+    "EngineClosedError",
+    "FrameDropped",
+    "MediaError",
+    "ModelError",
+    "SinkError",
+    "SourceEndedError",
+    "SourceOpenError",
+    "SourceTimeoutError",
+    "StreamerError",
+    "StyleError",
+    "media_errors",
+]
+
+
+class StreamerError(Exception):
+    """Base class of every error streamer raises on purpose."""
+
+
+class ConfigError(StreamerError, ValueError):
+    """An option or argument has a value streamer cannot use."""
+
+
+class ModelError(StreamerError, ValueError):
+    """A model file is missing, is not a TFLite model, or does not have the expected shapes."""
+
+
+class BackendUnavailableError(StreamerError, RuntimeError):
+    """The requested inference backend cannot run on this machine."""
+
+
+class StyleError(StreamerError, ValueError):
+    """A style name, style image or embedding cannot be used."""
+
+
+class MediaError(StreamerError):
+    """Reading or writing media failed."""
+
+
+class SourceOpenError(MediaError, ConnectionError):
+    """A source (file, URL, camera) could not be opened."""
+
+
+class SourceTimeoutError(MediaError, TimeoutError):
+    """A source did not deliver data within its timeout."""
+
+
+class SourceEndedError(MediaError):
+    """A live source ended and will not come back (camera unplugged, retries exhausted)."""
+
+
+class DecodeError(MediaError):
+    """Media data could not be demuxed or decoded."""
+
+
+class SinkError(MediaError):
+    """An output (file, stream, device) could not be opened or written."""
+
+
+class EngineClosedError(StreamerError, RuntimeError):
+    """Work was submitted to an engine or stream that has been stopped."""
+
+
+class FrameDropped(StreamerError):
+    """Set on a frame's future when the drop-oldest policy discarded it before inference."""
+
+
+@contextlib.contextmanager
+def media_errors(what: str, error: type[MediaError] = DecodeError) -> Iterator[None]:
+    """Convert PyAV/FFmpeg and OS errors raised inside the block into ``error``.
+
+    :param what: short description prefixed to the message, e.g. ``"cannot read clip.mp4"``.
+    :param error: the :class:`MediaError` subclass to raise.
+    """
+    import av
+
+    try:
+        yield
+    except StreamerError:
+        raise
+    except (av.FFmpegError, OSError, ValueError) as exc:
+        detail = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+        raise error(f"{what}: {detail}") from exc

@@ -1,0 +1,54 @@
+"""Pure pixel conversions around the models: no threads, no interpreters."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from .modelfile import PREDICTOR_INPUT_SIZE
+
+__all__ = ["from_model_output", "style_input", "to_model_input"]
+
+#: bump when style preprocessing changes, so cached embeddings are recomputed
+STYLE_PREPROCESSING_VERSION = 1
+
+
+def _resize(image: np.ndarray, height: int, width: int) -> np.ndarray:
+    if image.shape[0] == height and image.shape[1] == width:
+        return image
+    shrinking = height * width < image.shape[0] * image.shape[1]
+    interpolation = cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
+    return cv2.resize(image, (width, height), interpolation=interpolation)
+
+
+def to_model_input(image: np.ndarray, shape: tuple[int, int], out: np.ndarray | None = None) -> np.ndarray:
+    """Resize an ``H x W x 3`` uint8 RGB image to ``shape`` and scale it to float32 in [0, 1].
+
+    The aspect ratio is whatever ``shape`` says; callers pick a shape with the frame's aspect.
+    ``out`` (``shape + (3,)`` float32) is filled in place when given.
+    """
+    resized = _resize(image, *shape)
+    if out is None:
+        out = np.empty(resized.shape, np.float32)
+    np.multiply(resized, np.float32(1.0 / 255.0), out=out, casting="unsafe")
+    return out
+
+
+def from_model_output(output: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Turn a model output (``h x w x 3`` float in [0, 1]) into ``height x width`` uint8 RGB."""
+    scaled = np.clip(output * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    return _resize(scaled, height, width)
+
+
+def style_input(image: np.ndarray) -> np.ndarray:
+    """Magenta's style preprocessing: centre square crop, bilinear resize to 256, /255.
+
+    Returns a ``1 x 256 x 256 x 3`` float32 batch.
+    """
+    h, w = image.shape[:2]
+    side = min(h, w)
+    top, left = (h - side) // 2, (w - side) // 2
+    square = image[top : top + side, left : left + side]
+    size = PREDICTOR_INPUT_SIZE
+    resized = cv2.resize(square, (size, size), interpolation=cv2.INTER_LINEAR)
+    return (resized.astype(np.float32) / 255.0)[np.newaxis]

@@ -1,0 +1,70 @@
+"""Everything the inference thread owns: the transform, the predictor, and the pixel plumbing."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..frames import Frame
+from .backends import BackendOptions, BackendReport, open_transform
+from .catalog import ModelSet
+from .imaging import from_model_output, style_input, to_model_input
+from .modelfile import PredictorModel
+from .runners import PredictorRunner, TransformRunner
+
+__all__ = ["Stylizer"]
+
+
+@dataclass
+class Stylizer:
+    """Stylizes batches of frames and embeds style images. Not thread-safe: one owner thread.
+
+    Build it with :meth:`open` on the thread that will use it.
+    """
+
+    transform: TransformRunner
+    predictor: PredictorRunner | None
+    report: BackendReport
+
+    @classmethod
+    def open(cls, model_set: ModelSet, options: BackendOptions) -> Stylizer:
+        """Load the predictor and the transform on the best allowed backend."""
+        transform, report = open_transform(model_set, options)
+        predictor = None
+        if model_set.predictor is not None:
+            try:
+                model = PredictorModel.load(model_set.predictor, model_set.expected_sha256(model_set.predictor))
+                predictor = PredictorRunner(model, options.threads)
+            except BaseException:
+                transform.close()
+                raise
+        return cls(transform, predictor, report)
+
+    def stylize(self, frames: list[Frame], styles: list[np.ndarray], shape: tuple[int, int]) -> list[Frame]:
+        """Stylize ``frames`` (all run at ``shape``); each output keeps its input's size and timing."""
+        batch = np.empty((len(frames), *shape, 3), np.float32)
+        for i, frame in enumerate(frames):
+            to_model_input(frame.image, shape, out=batch[i])
+        embeddings = np.stack(styles).astype(np.float32, copy=False)
+        out = self.transform.run(batch, embeddings)
+        return [f.with_image(from_model_output(out[i], f.height, f.width)) for i, f in enumerate(frames)]
+
+    def embed(self, image: np.ndarray) -> np.ndarray:
+        """Style embedding of an ``H x W x 3`` uint8 RGB image (raises if there is no predictor)."""
+        if self.predictor is None:
+            from ..errors import ModelError
+
+            raise ModelError("this model set has no style predictor: use a built-in style name")
+        return self.predictor.predict(style_input(image))
+
+    @property
+    def predictor_runs(self) -> int:
+        """How many times the predictor ran (to check that the embedding cache works)."""
+        return self.predictor.runs if self.predictor is not None else 0
+
+    def close(self) -> None:
+        """Release the transform and predictor."""
+        self.transform.close()
+        if self.predictor is not None:
+            self.predictor.close()
