@@ -80,7 +80,9 @@ def decode_image(data: bytes, name: str = "image", max_pixels: int = DEFAULT_MAX
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(data))
-    except (UnidentifiedImageError, Image.DecompressionBombError) as exc:
+    except Image.DecompressionBombError as exc:
+        raise error(f"{name} has too many pixels, over the limit of {max_pixels / 1e6:.0f} megapixels") from exc
+    except UnidentifiedImageError as exc:
         raise error(f"{name} is not an image this program can read") from exc
     except OSError as exc:
         raise error(f"{name} cannot be decoded: {exc}") from exc

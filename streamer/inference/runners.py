@@ -103,9 +103,9 @@ class InterpreterTransform:
                 num_threads=self.threads,
                 experimental_delegates=delegates or None,
             )
-        interpreter.resize_tensor_input(self.model.content.index, [n, h, w, 3], strict=False)
-        interpreter.resize_tensor_input(self.model.style.index, [n, 1, 1, EMBEDDING_DIM], strict=False)
-        interpreter.allocate_tensors()
+            interpreter.resize_tensor_input(self.model.content.index, [n, h, w, 3], strict=False)
+            interpreter.resize_tensor_input(self.model.style.index, [n, 1, 1, EMBEDDING_DIM], strict=False)
+            interpreter.allocate_tensors()
         return interpreter, delegates
 
     def _run_one_shape(self, content: np.ndarray, styles: np.ndarray) -> np.ndarray:
@@ -207,7 +207,7 @@ class PredictorRunner:
         self.model = model
         with native_logs_captured():
             self._interpreter = load_runtime().Interpreter(model_content=model.file.content, num_threads=threads)
-        self._interpreter.allocate_tensors()
+            self._interpreter.allocate_tensors()
         self.runs = 0
 
     def predict(self, style_batch: np.ndarray) -> np.ndarray:

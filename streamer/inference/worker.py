@@ -363,7 +363,7 @@ class InferenceWorker:
         self.stats.batches += 1
         self.stats.frames += len(live)
         self.stats.busy_seconds += elapsed
-        if len(live) > 1:
+        if len(live) > 1 and getattr(self._stylizer.transform, "supports_batching", False):
             self.stats.batched_frames += len(live)
         for (lane, job), result in zip(live, results, strict=True):
             lane._count(processed=1, inference_seconds=elapsed / len(live))

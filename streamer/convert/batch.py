@@ -1,0 +1,91 @@
+"""Converting many files: one engine, one file after another, a summary at the end."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..config import ProcessingSize
+from ..engine import Engine
+from ..errors import StreamerError
+from ..sinks.file import EncoderSettings
+from ..sources.media import VideoInfo
+from ..styles import StyleRecipe
+from .image import convert_image
+from .plan import Job
+from .video import convert_video
+
+__all__ = ["FileOutcome", "Progress", "run_jobs"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class FileOutcome:
+    """Result of one file: ``ok`` with frames written, or the error message."""
+
+    job: Job
+    ok: bool
+    frames: int = 0
+    seconds: float = 0.0
+    error: str | None = None
+    notices: list[str] = field(default_factory=list)
+
+
+class Progress:
+    """Progress display hooks (the default shows nothing)."""
+
+    def start_file(self, job: Job, info: VideoInfo | None) -> None:
+        """A file begins (``info`` is None for images)."""
+
+    def advance(self, frames: int = 1) -> None:
+        """Frames were written."""
+
+    def end_file(self, outcome: FileOutcome) -> None:
+        """A file ended, well or not."""
+
+
+async def run_jobs(engine: Engine, jobs: list[Job], recipe: StyleRecipe, size: ProcessingSize,
+                   settings: EncoderSettings | None = None, progress: Progress | None = None,
+                   keep_going: bool = True) -> list[FileOutcome]:
+    """Convert ``jobs`` in order; a failing file is reported and the rest continue.
+
+    Cancellation (Ctrl-C) stops at once: the current file's partial output is removed, files
+    already finished are kept.
+    """
+    progress = progress or Progress()
+    outcomes = []
+    for job in jobs:
+        started = time.perf_counter()
+        outcome = FileOutcome(job, ok=False)
+        try:
+            if job.is_image:
+                progress.start_file(job, None)
+                outcome.notices = await convert_image(engine, job.source, job.destination, recipe, size)
+                outcome.frames = 1
+                progress.advance()
+            else:
+                done: Callable[[], None] = progress.advance
+                result = await convert_video(engine, job.source, job.destination, recipe, size, settings,
+                                             on_start=lambda info, j=job: progress.start_file(j, info),
+                                             on_frame=done)
+                outcome.frames, outcome.notices = result.frames, result.notices
+            outcome.ok = True
+        except StreamerError as exc:
+            outcome.error = str(exc)
+            if not keep_going:
+                raise
+        except asyncio.CancelledError:
+            outcome.error = "interrupted"
+            progress.end_file(outcome)
+            raise
+        outcome.seconds = time.perf_counter() - started
+        for notice in outcome.notices:
+            logger.warning("%s: %s", job.source.name, notice)
+        progress.end_file(outcome)
+        outcomes.append(outcome)
+    return outcomes

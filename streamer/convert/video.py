@@ -1,0 +1,102 @@
+"""Stylizing one video file: decode, inference and encode overlapped on three threads."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import av
+
+from ..config import ProcessingSize, QueuePolicy
+from ..engine import Engine
+from ..frames import Frame
+from ..sinks.file import EncoderSettings, MediaWriter
+from ..sources.media import MediaReader, VideoInfo
+from ..styles import StyleRecipe
+
+__all__ = ["VideoResult", "convert_video"]
+
+#: frames in flight between the reader and the writer (decoded, queued, being stylized)
+IN_FLIGHT = 6
+
+
+@dataclass
+class VideoResult:
+    """What a conversion did."""
+
+    source: Path
+    destination: Path
+    frames: int = 0
+    packets_copied: int = 0
+    notices: list[str] = field(default_factory=list)
+
+
+async def convert_video(
+    engine: Engine,
+    source: Path,
+    destination: Path,
+    recipe: StyleRecipe,
+    size: ProcessingSize,
+    settings: EncoderSettings | None = None,
+    on_start: Callable[[VideoInfo], None] | None = None,
+    on_frame: Callable[[], None] | None = None,
+) -> VideoResult:
+    """Stylize every frame of ``source`` into ``destination``; never drops a frame.
+
+    Timestamps, frame count and resolution are kept; audio and subtitle packets are copied
+    (or re-encoded when the output container cannot hold them, listed in ``notices``). On any
+    error or cancellation the partial output is deleted.
+    """
+    result = VideoResult(source, destination)
+    reader = MediaReader(source)
+    stream = None
+    writer: MediaWriter | None = None
+    try:
+        info = await asyncio.to_thread(reader.open)
+        writer = MediaWriter(destination, info.width, info.height, info.time_base, info.rate,
+                             reader.copy_streams, settings)
+        await asyncio.to_thread(writer.open)
+        result.notices.extend(writer.notices)
+        if on_start is not None:
+            on_start(info)
+        stream = engine.open_stream(f"convert:{source.name}", QueuePolicy.LOSSLESS, capacity=3, size=size)
+        reader.start()
+        pending: deque[Future[Frame] | av.Packet] = deque()
+
+        async def flush_head() -> None:
+            head = pending.popleft()
+            if isinstance(head, Future):
+                await writer.write_async(await asyncio.wrap_future(head))
+                result.frames += 1
+                if on_frame is not None:
+                    on_frame()
+            else:
+                await writer.write_async(head)
+                result.packets_copied += 1
+
+        async for item in reader.items():
+            if isinstance(item, Frame):
+                if stream.style is None:
+                    stream.style = await engine.styles.resolve(recipe, content=item.image)
+                pending.append(await stream.submit(item))
+            else:
+                pending.append(item)
+            while pending and (len(pending) > IN_FLIGHT or not isinstance(pending[0], Future)
+                               or pending[0].done()):
+                await flush_head()
+        while pending:
+            await flush_head()
+        await asyncio.to_thread(writer.finish)
+        return result
+    except BaseException:
+        if writer is not None:
+            await asyncio.shield(asyncio.to_thread(writer.abort))
+        raise
+    finally:
+        if stream is not None:
+            stream.close()
+        await asyncio.shield(asyncio.to_thread(reader.close))

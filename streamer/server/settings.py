@@ -1,0 +1,114 @@
+"""What ``streamer serve`` was asked for, checked once, before anything listens."""
+
+from __future__ import annotations
+
+import enum
+import ipaddress
+from dataclasses import dataclass, field
+from urllib.parse import unquote
+
+from aiortc import RTCIceServer
+
+from ..config import ProcessingSize
+from ..errors import ConfigError
+
+__all__ = ["AudioMode", "ServerSettings", "is_loopback", "parse_ice_server"]
+
+
+class AudioMode(str, enum.Enum):
+    """What happens to the browser's microphone track."""
+
+    ECHO = "echo"  #: sent back to the browser as it came
+    MUTE = "mute"  #: consumed and discarded; nothing is sent back
+
+
+def is_loopback(host: str) -> bool:
+    """True if ``host`` only accepts connections from this machine."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def parse_ice_server(url: str) -> RTCIceServer:
+    """Parse ``stun:HOST[:PORT]`` or ``turn[s]:USER:PASSWORD@HOST[:PORT][?transport=tcp]``.
+
+    :raises ConfigError: the URL is not a STUN/TURN URL.
+    """
+    scheme, _, rest = url.partition(":")
+    if scheme not in ("stun", "stuns", "turn", "turns") or not rest or rest.startswith("//"):
+        raise ConfigError(f"invalid ICE server {url!r}: use stun:HOST:PORT or turn:USER:PASSWORD@HOST:PORT")
+    if "@" not in rest:
+        return RTCIceServer(urls=url)
+    if scheme.startswith("stun"):
+        raise ConfigError(f"invalid ICE server {url!r}: STUN servers take no credentials")
+    credentials, _, address = rest.rpartition("@")
+    username, sep, password = credentials.partition(":")
+    if not (username and sep and address):
+        raise ConfigError(f"invalid ICE server {url!r}: TURN credentials must be USER:PASSWORD@")
+    return RTCIceServer(urls=f"{scheme}:{address}", username=unquote(username), credential=unquote(password))
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """Options of the WebRTC server.
+
+    :param host: address to bind; anything but loopback needs ``token`` or ``insecure``.
+    :param token: shared secret every API call must carry (``Authorization: Bearer ...``).
+    :param max_sessions: concurrent sessions; one more gets HTTP 503.
+    :param ice_servers: STUN/TURN servers for both ends; none by default (no public STUN).
+    :param audio: ``echo`` or ``mute``.
+    :param size: processing resolution of every session (same shapes batch together).
+    :param max_upload_bytes: largest style image accepted.
+    :param max_upload_pixels: largest style image accepted, in pixels (checked before decoding).
+    :param idle_timeout: seconds without video from a connected peer before its session is freed.
+    :param connect_timeout: seconds a new session may take to deliver its first frame.
+    """
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    token: str | None = None
+    insecure: bool = False
+    max_sessions: int = 4
+    ice_servers: tuple[RTCIceServer, ...] = ()
+    audio: AudioMode = AudioMode.MUTE
+    size: ProcessingSize = field(default_factory=lambda: ProcessingSize(256))
+    max_upload_bytes: int = 8 * 1024 * 1024
+    max_upload_pixels: int = 16_000_000
+    idle_timeout: float = 5.0
+    connect_timeout: float = 20.0
+
+    def __post_init__(self) -> None:
+        try:
+            object.__setattr__(self, "audio", AudioMode(self.audio))
+        except ValueError:
+            modes = ", ".join(m.value for m in AudioMode)
+            raise ConfigError(f"--audio must be one of {modes}, not {self.audio!r}") from None
+        if self.max_sessions < 1:
+            raise ConfigError("--max-sessions must be at least 1")
+        if not 0 <= self.port <= 65535:
+            raise ConfigError(f"invalid port {self.port}")
+        if self.token is not None and len(self.token) < 8:
+            raise ConfigError("the token must be at least 8 characters")
+        if self.max_upload_bytes < 1 or self.max_upload_pixels < 1:
+            raise ConfigError("upload limits must be positive")
+        if self.idle_timeout <= 0 or self.connect_timeout <= 0:
+            raise ConfigError("timeouts must be positive")
+        if not is_loopback(self.host) and self.token is None and not self.insecure:
+            raise ConfigError(
+                f"binding {self.host} lets other machines use the camera stream: give --token "
+                "(or $STREAMER_TOKEN), or --insecure to allow anyone who can reach the port")
+
+    @property
+    def ice_servers_json(self) -> list[dict[str, object]]:
+        """The ICE servers in the browser's ``RTCIceServer`` format."""
+        servers: list[dict[str, object]] = []
+        for server in self.ice_servers:
+            entry: dict[str, object] = {"urls": server.urls}
+            if server.username is not None:
+                entry["username"] = server.username
+                entry["credential"] = server.credential
+            servers.append(entry)
+        return servers

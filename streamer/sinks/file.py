@@ -1,0 +1,291 @@
+"""Writing stylized video to a file: encoding on its own thread, other streams passed through.
+
+The output is written to a hidden temporary file next to the destination and renamed only
+when it is complete, so a failure or Ctrl-C never leaves a half-written file behind.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import av
+
+from ..buffers import BufferClosed, FrameBuffer
+from ..config import QueuePolicy
+from ..errors import ConfigError, SinkError, media_errors
+from ..frames import Frame
+
+__all__ = ["EncoderSettings", "MediaWriter", "default_video_codec"]
+
+logger = logging.getLogger(__name__)
+
+#: audio codec used when a stream must be re-encoded, by container format
+_AUDIO_FALLBACK = {"webm": "libopus", "ogg": "libopus", "matroska": "aac", "mp4": "aac", "mov": "aac"}
+
+
+def default_video_codec(path: str | Path) -> str:
+    """H.264 for most containers; VP9 for WebM (which cannot hold H.264)."""
+    return "libvpx-vp9" if Path(path).suffix.lower() == ".webm" else "libx264"
+
+
+@dataclass(frozen=True)
+class EncoderSettings:
+    """Video encoder options (``--codec``, ``--crf``, ``--preset``)."""
+
+    codec: str | None = None  #: None: :func:`default_video_codec` for the output name
+    crf: int | None = None  #: constant rate factor; None: 20 for x264/x265, 32 for VP9
+    preset: str | None = None  #: encoder speed preset; None: "veryfast" for x264/x265
+
+    def codec_for(self, path: str | Path) -> str:
+        """The encoder name to use for ``path``."""
+        return self.codec or default_video_codec(path)
+
+    def options(self, codec: str) -> dict[str, str]:
+        """FFmpeg private options for ``codec``."""
+        opts: dict[str, str] = {}
+        if codec in ("libx264", "libx265"):
+            opts["crf"] = str(20 if self.crf is None else self.crf)
+            opts["preset"] = self.preset or "veryfast"
+        elif codec.startswith("libvpx"):
+            opts["crf"] = str(32 if self.crf is None else self.crf)
+            opts["b"] = "0"
+            opts["deadline"] = "realtime" if (self.preset or "") in ("ultrafast", "veryfast", "realtime") else "good"
+            opts["cpu-used"] = "8"
+        elif self.crf is not None:
+            opts["crf"] = str(self.crf)
+        return opts
+
+
+def temporary_path(destination: Path) -> Path:
+    """Hidden file in the destination's folder, keeping the extension so the muxer is chosen right."""
+    return destination.with_name(f".{destination.stem}.partial-{os.getpid()}{destination.suffix}")
+
+
+class _AudioTranscoder:
+    """Decodes one input audio stream and re-encodes it for a container that cannot hold it."""
+
+    def __init__(self, source: Any, output: Any, codec: str) -> None:
+        self.source = source
+        rate = source.codec_context.sample_rate or 48000
+        if codec == "libopus" and rate not in (8000, 12000, 16000, 24000, 48000):
+            rate = 48000
+        self.stream = output.add_stream(codec, rate=rate)
+        layout = source.codec_context.layout.name if source.codec_context.layout else "stereo"
+        self.stream.layout = layout
+        fmt = self.stream.codec_context.codec.audio_formats[0].name
+        self.resampler = av.AudioResampler(format=fmt, layout=layout, rate=rate)
+
+    def encode(self, packet: av.Packet | None) -> list[av.Packet]:
+        frames = self.source.codec_context.decode(packet)
+        out: list[av.Packet] = []
+        for frame in frames:
+            for resampled in self.resampler.resample(frame):
+                out.extend(self.stream.encode(resampled))
+        if packet is None:
+            for resampled in self.resampler.resample(None):
+                out.extend(self.stream.encode(resampled))
+            out.extend(self.stream.encode(None))
+        return out
+
+
+class MediaWriter:
+    """Encodes frames and muxes pass-through packets into a file, on its own thread.
+
+    :param path: destination file; its extension picks the container.
+    :param width: frame width (the input's: output resolution always equals input resolution).
+    :param height: frame height.
+    :param time_base: unit of the frames' ``pts`` (the input stream's, so timestamps carry over).
+    :param rate: nominal frame rate (container metadata).
+    :param copy_streams: input streams whose packets will be passed through (or re-encoded
+        when the container cannot hold their codec, with a notice).
+    """
+
+    def __init__(self, path: str | Path, width: int, height: int, time_base: Fraction,
+                 rate: Fraction | None = None, copy_streams: Sequence[Any] = (),
+                 settings: EncoderSettings | None = None, buffer: int = 8) -> None:
+        self.path = Path(path)
+        self.temp_path = temporary_path(self.path)
+        self.width, self.height = width, height
+        self.time_base = time_base
+        self.rate = rate
+        self.settings = settings or EncoderSettings()
+        self.notices: list[str] = []  #: what was re-encoded or dropped, and why
+        self._copy_sources = list(copy_streams)
+        self._container: Any = None
+        self._video: Any = None
+        self._copies: dict[Any, Any] = {}  # input stream -> output stream
+        self._transcoders: dict[Any, _AudioTranscoder] = {}
+        self._items: FrameBuffer[Frame | av.Packet] = FrameBuffer(buffer, QueuePolicy.LOSSLESS)
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+        self.frames_written = 0
+
+    # -- lifecycle ------------------------------------------------------------------------
+    def open(self) -> None:
+        """Create the temporary output and its streams, and start the encode thread.
+
+        :raises SinkError: the file cannot be created. :raises ConfigError: bad codec options.
+        """
+        codec = self.settings.codec_for(self.path)
+        try:
+            av.codec.Codec(codec, "w")
+        except (av.FFmpegError, ValueError) as exc:
+            raise ConfigError(f"unknown video encoder {codec!r}") from exc
+        if not self.path.parent.is_dir():
+            raise SinkError(f"cannot write {self.path}: folder {self.path.parent} does not exist")
+        with media_errors(f"cannot create {self.path}", SinkError):
+            self._container = av.open(str(self.temp_path), "w")
+        try:
+            self._add_video(codec)
+            for source in self._copy_sources:
+                self._add_copy(source)
+        except BaseException:
+            self.abort()
+            raise
+        self._thread = threading.Thread(target=self._run, name="streamer-encode", daemon=True)
+        self._thread.start()
+
+    def _add_video(self, codec: str) -> None:
+        supported = self._container.supported_codecs
+        name = av.codec.Codec(codec, "w").name
+        if supported and name not in supported:
+            raise ConfigError(f"{self.path.suffix or 'this'} files cannot hold {name} video; pick "
+                              f"another --codec or output extension")
+        stream = self._container.add_stream(codec, rate=self.rate)
+        stream.width, stream.height = self.width, self.height
+        stream.pix_fmt = self._pick_pix_fmt(stream)
+        stream.codec_context.time_base = self.time_base
+        stream.options = self.settings.options(codec)
+        self._video = stream
+
+    def _pick_pix_fmt(self, stream: Any) -> str:
+        formats = [f.name for f in (stream.codec_context.codec.video_formats or [])]
+        even = self.width % 2 == 0 and self.height % 2 == 0
+        if "yuv420p" in formats and even:
+            return "yuv420p"
+        if "yuv444p" in formats:  # 4:2:0 needs even sizes: keep odd sizes exact with 4:4:4
+            return "yuv444p"
+        if formats:
+            return formats[0]
+        raise ConfigError(f"encoder {stream.codec_context.name} has no usable pixel format")
+
+    def _add_copy(self, source: Any) -> None:
+        supported = self._container.supported_codecs
+        codec = source.codec_context.name if source.codec_context else None
+        if codec and (not supported or codec in supported):
+            try:
+                self._copies[source] = self._container.add_stream_from_template(source)
+                return
+            except (av.FFmpegError, ValueError) as exc:
+                reason = str(exc)
+        else:
+            reason = f"{self.path.suffix} files cannot hold {codec}"
+        fallback = _AUDIO_FALLBACK.get(self._container.format.name.split(",")[0])
+        if source.type == "audio" and fallback:
+            self._transcoders[source] = _AudioTranscoder(source, self._container, fallback)
+            self.notices.append(f"audio stream #{source.index} ({codec}) re-encoded to {fallback}: {reason}")
+        else:
+            self.notices.append(f"{source.type} stream #{source.index} ({codec}) left out: {reason}")
+
+    def _run(self) -> None:
+        try:
+            while True:
+                try:
+                    item = self._items.get()
+                except BufferClosed:
+                    break
+                if isinstance(item, Frame):
+                    self._encode(item)
+                else:
+                    self._mux_packet(item)
+        except BaseException as exc:
+            self._error = exc
+            self._items.close()
+            self._items.drain()
+
+    def _encode(self, frame: Frame) -> None:
+        if frame.width != self.width or frame.height != self.height:
+            raise SinkError(f"frame is {frame.width}x{frame.height}, the output {self.width}x{self.height}")
+        out = av.VideoFrame.from_ndarray(frame.image, format="rgb24")
+        out.pts = frame.pts
+        out.time_base = self.time_base
+        for packet in self._video.encode(out):
+            self._container.mux(packet)
+        self.frames_written += 1
+
+    def _mux_packet(self, packet: av.Packet) -> None:
+        source = packet.stream
+        if source in self._copies:
+            packet.stream = self._copies[source]
+            self._container.mux(packet)
+        elif source in self._transcoders:
+            for encoded in self._transcoders[source].encode(packet):
+                self._container.mux(encoded)
+
+    # -- producer side --------------------------------------------------------------------
+    def _check(self) -> None:
+        if self._error is not None:
+            raise SinkError(f"cannot write {self.path.name}: {self._error}") from self._error
+
+    async def write_async(self, item: Frame | av.Packet) -> None:
+        """Queue a frame (to encode) or a packet of a copied stream, waiting for room."""
+        self._check()
+        try:
+            await self._items.put_async(item)
+        except BufferClosed:
+            self._check()
+            raise SinkError(f"{self.path.name} is closed") from None
+
+    def write(self, item: Frame | av.Packet, timeout: float | None = None) -> None:
+        """Thread-side :meth:`write_async`."""
+        self._check()
+        try:
+            self._items.put(item, timeout)
+        except BufferClosed:
+            self._check()
+            raise SinkError(f"{self.path.name} is closed") from None
+
+    def finish(self) -> Path:
+        """Flush the encoders, finalize the file and move it into place (blocking).
+
+        :raises SinkError: encoding failed (the partial file is removed).
+        """
+        self._items.close()
+        if self._thread is not None:
+            self._thread.join()
+        try:
+            self._check()
+            with media_errors(f"cannot finalize {self.path.name}", SinkError):
+                for packet in self._video.encode(None):
+                    self._container.mux(packet)
+                for transcoder in self._transcoders.values():
+                    for packet in transcoder.encode(None):
+                        self._container.mux(packet)
+                self._container.close()
+                self._container = None
+            os.replace(self.temp_path, self.path)
+        except BaseException:
+            self.abort()
+            raise
+        return self.path
+
+    def abort(self) -> None:
+        """Stop without finalizing and delete the temporary file. Idempotent."""
+        self._items.close()
+        self._items.drain()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join()
+        if self._container is not None:
+            try:
+                self._container.close()
+            except (av.FFmpegError, OSError, ValueError):
+                pass  # the file is being thrown away anyway
+            self._container = None
+        self.temp_path.unlink(missing_ok=True)

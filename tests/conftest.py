@@ -1,0 +1,93 @@
+"""Shared fixtures: reference data, model choice, generated media, leak checks."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from streamer.inference.catalog import bundled_dir, magenta_dir, shared_dir
+
+from .media import make_clip  # noqa: F401 - re-exported for tests
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Never touch the user's cache directory."""
+    path = tmp_path_factory.mktemp("cache")
+    monkeypatch.setenv("STREAMER_CACHE_DIR", str(path))
+    return path
+
+
+@pytest.fixture(scope="session")
+def shared() -> Path:
+    """The optional reference data directory (``../shared``); skips when absent."""
+    path = shared_dir()
+    if path is None:
+        pytest.skip("reference data ../shared is not on this machine (set STREAMER_SHARED_DIR)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def magenta() -> str:
+    """The Magenta reference model set; skips when its files are absent."""
+    if magenta_dir() is None:
+        pytest.skip("Magenta reference models (../shared/models/magenta) are not on this machine")
+    return "magenta"
+
+
+def _bundled_names() -> list[str]:
+    import json
+
+    directory = bundled_dir()
+    if directory is None:
+        return []
+    return list(json.loads((directory / "manifest.json").read_text())["models"])
+
+
+@pytest.fixture(scope="session")
+def fast_model() -> str:
+    """The bundled real-time model set; skips when it has not been built."""
+    if "fast" not in _bundled_names():
+        pytest.skip("bundled model 'fast' not built yet (models/release/manifest.json)")
+    return "fast"
+
+
+@pytest.fixture(scope="session")
+def any_model() -> str:
+    """A model set that runs here: the bundled default, else Magenta's; skips if neither."""
+    names = _bundled_names()
+    if names:
+        return "fast" if "fast" in names else names[0]
+    if magenta_dir() is not None:
+        return "magenta"
+    pytest.skip("no model set on this machine (neither bundled models nor ../shared)")
+
+
+@pytest.fixture
+def no_thread_leaks() -> Iterator[None]:
+    """Fail if the test leaves new non-daemon or streamer threads running."""
+    before = set(threading.enumerate())
+    yield
+    deadline = 5.0
+    import time
+
+    end = time.monotonic() + deadline
+    while True:
+        leaked = [t for t in threading.enumerate() if t not in before and t.is_alive()
+                  and (not t.daemon or t.name.startswith("streamer"))]
+        if not leaked or time.monotonic() > end:
+            break
+        time.sleep(0.05)
+    assert not leaked, f"threads left running: {[t.name for t in leaked]}"
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    """Say which optional data the run sees."""
+    return [
+        f"streamer shared data: {shared_dir() or 'absent'}; bundled models: {_bundled_names() or 'none'}",
+        f"STREAMER_SHARED_DIR={os.environ.get('STREAMER_SHARED_DIR', '')}",
+    ]
