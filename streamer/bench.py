@@ -1,0 +1,234 @@
+"""Benchmarks behind ``streamer bench``: transform speed per model x backend x size, predictor
+speed, and end-to-end conversion against bare inference and a naive one-thread loop.
+
+Figures are medians of repeated runs in one process, so the ratios compare like with like on
+a noisy machine; nothing here asserts a speed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+import numpy as np
+
+from .config import Backend, ProcessingSize
+from .convert.video import convert_video
+from .engine import Engine
+from .errors import BackendUnavailableError, StreamerError
+from .frames import Frame
+from .inference.backends import BackendOptions, open_transform
+from .inference.catalog import ModelSet
+from .inference.imaging import from_model_output, style_input, to_model_input
+from .inference.modelfile import EMBEDDING_DIM, PredictorModel
+from .inference.runners import PredictorRunner
+from .inference.stylizer import Stylizer
+from .inference.worker import InferenceWorker
+from .styles import StyleRecipe
+
+__all__ = ["PipelineResult", "TransformResult", "bench_pipeline", "bench_predictor", "bench_transform",
+           "time_call"]
+
+SIZES = ((384, 384), (480, 640), (720, 1280))
+
+
+def time_call(fn: Callable[[], object], min_seconds: float = 1.5, min_runs: int = 5, warmup: int = 2) -> float:
+    """Median seconds per call of ``fn`` over at least ``min_runs`` calls and ``min_seconds``."""
+    for _ in range(warmup):
+        fn()
+    samples: list[float] = []
+    start = time.perf_counter()
+    while len(samples) < min_runs or time.perf_counter() - start < min_seconds:
+        t = time.perf_counter()
+        fn()
+        samples.append(time.perf_counter() - t)
+        if len(samples) >= 200:
+            break
+    return statistics.median(samples)
+
+
+@dataclass(frozen=True)
+class TransformResult:
+    """One model x backend x size measurement (``ms`` is None when the backend is unavailable)."""
+
+    model: str
+    backend: str
+    size: tuple[int, int]
+    ms: float | None
+    note: str = ""
+
+    @property
+    def fps(self) -> float | None:
+        """Frames per second from ``ms``."""
+        return 1000.0 / self.ms if self.ms else None
+
+
+def bench_transform(model_set: ModelSet, backend: Backend, threads: int,
+                    sizes: tuple[tuple[int, int], ...] = SIZES, min_seconds: float = 1.5) -> list[TransformResult]:
+    """Invoke-only time of the transform (input already scaled to [0, 1])."""
+    options = BackendOptions(backend, threads)
+    try:
+        runner, report = open_transform(model_set, options)
+    except (BackendUnavailableError, StreamerError) as exc:
+        return [TransformResult(model_set.name, backend.value, s, None, str(exc)) for s in sizes]
+    label = f"{report.backend.value} {report.precision.value}"
+    rng = np.random.default_rng(0)
+    style = rng.random((1, EMBEDDING_DIM), dtype=np.float32)
+    results = []
+    try:
+        for h, w in sizes:
+            content = rng.random((1, h, w, 3), dtype=np.float32)
+            ms = 1000 * time_call(lambda c=content: runner.run(c, style), min_seconds)
+            results.append(TransformResult(model_set.name, label, (h, w), ms, report.detail))
+    finally:
+        runner.close()
+    return results
+
+
+def bench_predictor(model_set: ModelSet, threads: int, min_seconds: float = 1.0) -> float | None:
+    """Milliseconds per style prediction (256x256), or None without a predictor."""
+    if model_set.predictor is None:
+        return None
+    runner = PredictorRunner(PredictorModel.load(model_set.predictor), threads)
+    batch = style_input(np.random.default_rng(0).integers(0, 255, (256, 256, 3), dtype=np.uint8))
+    try:
+        return 1000 * time_call(lambda: runner.predict(batch), min_seconds)
+    finally:
+        runner.close()
+
+
+@dataclass(frozen=True)
+class PipelineResult:
+    """Conversion of one clip three ways, in one run."""
+
+    model: str
+    clip: str
+    frames: int
+    shape: tuple[int, int]  #: processing (height, width)
+    bare_fps: float  #: pre/post-processing + inference alone, frames already decoded
+    pipeline_fps: float  #: ``convert`` end to end (decode, inference, encode overlapped)
+    naive_fps: float  #: decode -> stylize -> encode in one thread
+
+    @property
+    def pipeline_vs_bare(self) -> float:
+        """Target: at least 0.90."""
+        return self.pipeline_fps / self.bare_fps
+
+    @property
+    def pipeline_vs_naive(self) -> float:
+        """How much the overlapping buys over the naive loop."""
+        return self.pipeline_fps / self.naive_fps
+
+
+def _decode_all(clip: Path, limit: int) -> list[Frame]:
+    frames = []
+    with av.open(str(clip)) as container:
+        for i, f in enumerate(container.decode(video=0)):
+            if i >= limit:
+                break
+            frames.append(Frame(f.to_ndarray(format="rgb24"), pts=f.pts, time_base=f.time_base, seq=i))
+    return frames
+
+
+def _naive_convert(stylizer: Stylizer, clip: Path, out: Path, style: np.ndarray, size: ProcessingSize,
+                   multiple: int, limit: int) -> int:
+    """The baseline: one thread decodes, stylizes and encodes each frame in turn."""
+    count = 0
+    with av.open(str(clip)) as src, av.open(str(out), "w") as dst:
+        video = src.streams.video[0]
+        stream = dst.add_stream("libx264", rate=video.average_rate or 25)
+        stream.width, stream.height, stream.pix_fmt = video.codec_context.width, video.codec_context.height, "yuv420p"
+        stream.codec_context.time_base = video.time_base
+        stream.options = {"crf": "20", "preset": "veryfast"}
+        for f in src.decode(video):
+            if count >= limit:
+                break
+            image = f.to_ndarray(format="rgb24")
+            shape = size.shape_for(image.shape[0], image.shape[1], multiple)
+            stylized = stylizer.stylize([Frame(image)], [style], shape)[0].image
+            out_frame = av.VideoFrame.from_ndarray(stylized, format="rgb24")
+            out_frame.pts, out_frame.time_base = f.pts, f.time_base
+            dst.mux(stream.encode(out_frame))
+            count += 1
+        dst.mux(stream.encode(None))
+    return count
+
+
+def _trim_clip(clip: Path, out: Path, limit: int) -> Path:
+    """The first ``limit`` frames of ``clip`` (video only, re-encoded) so all three runs see the same input."""
+    with av.open(str(clip)) as src, av.open(str(out), "w") as dst:
+        video = src.streams.video[0]
+        stream = dst.add_stream("libx264", rate=video.average_rate or 25)
+        stream.width, stream.height, stream.pix_fmt = video.codec_context.width, video.codec_context.height, "yuv420p"
+        stream.codec_context.time_base = video.time_base
+        for i, f in enumerate(src.decode(video)):
+            if i >= limit:
+                break
+            f.pict_type = av.video.frame.PictureType.NONE
+            dst.mux(stream.encode(f))
+        dst.mux(stream.encode(None))
+    return out
+
+
+def bench_pipeline(model_set: ModelSet, clip: Path, threads: int, size: ProcessingSize,
+                   limit: int = 120) -> PipelineResult:
+    """Bare inference vs ``convert`` vs a naive loop, on the same frames of ``clip``, CPU backend."""
+    options = BackendOptions(Backend.CPU, threads)
+    style = np.random.default_rng(1).random(EMBEDDING_DIM, dtype=np.float32)
+    with tempfile.TemporaryDirectory(prefix="streamer-bench-") as tmp:
+        folder = Path(tmp)
+        source = _trim_clip(clip, folder / "clip.mp4", limit)
+        frames = _decode_all(source, limit)
+        shape = size.shape_for(frames[0].height, frames[0].width, model_set.size_multiple)
+
+        stylizer = Stylizer.open(model_set, options)
+        try:
+            stylizer.stylize(frames[:1], [style], shape)  # warm-up: prepare the interpreter
+            t = time.perf_counter()
+            for frame in frames:
+                stylizer.stylize([frame], [style], shape)
+            bare = len(frames) / (time.perf_counter() - t)
+            t = time.perf_counter()
+            naive_frames = _naive_convert(stylizer, source, folder / "naive.mp4", style, size,
+                                          model_set.size_multiple, limit)
+            naive = naive_frames / (time.perf_counter() - t)
+        finally:
+            stylizer.close()
+
+        async def pipeline() -> float:
+            engine = Engine(model_set, InferenceWorker(lambda: Stylizer.open(model_set, options)))
+            async with engine:
+                warm = engine.open_stream("warm-up", size=size)
+                await warm.stylize(frames[0], style)
+                warm.close()
+                engine.styles.builtins["_bench"] = _builtin(style)
+                t = time.perf_counter()
+                result = await convert_video(engine, source, folder / "pipeline.mp4", StyleRecipe(("_bench",)), size)
+                return result.frames / (time.perf_counter() - t)
+
+        piped = asyncio.run(pipeline())
+    return PipelineResult(model_set.name, clip.name, len(frames), shape, bare, piped, naive)
+
+
+def _builtin(embedding: np.ndarray) -> object:
+    from .styles import BuiltinStyle
+
+    return BuiltinStyle("_bench", "benchmark style", embedding)
+
+
+def pre_post_ms(shape: tuple[int, int], frame_shape: tuple[int, int]) -> float:
+    """Milliseconds of the pixel work around one inference (resize in and out, scaling)."""
+    image = np.random.default_rng(0).integers(0, 255, (*frame_shape, 3), dtype=np.uint8)
+    out = np.random.default_rng(1).random((*shape, 3), dtype=np.float32)
+
+    def work() -> None:
+        to_model_input(image, shape)
+        from_model_output(out, *frame_shape)
+
+    return 1000 * time_call(work, 0.5)

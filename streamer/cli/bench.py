@@ -1,0 +1,140 @@
+"""``streamer bench``: print speed tables for this machine (markdown, ready for the README)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+from dataclasses import asdict
+from pathlib import Path
+
+from ..bench import SIZES, PipelineResult, TransformResult, bench_pipeline, bench_predictor, bench_transform
+from ..config import Backend, ProcessingSize
+from ..errors import ConfigError
+from ..inference.backends import default_threads
+from ..inference.catalog import available_model_sets, find_model_set, shared_dir
+
+__all__ = ["add_arguments", "run"]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments of ``streamer bench``."""
+    parser.add_argument("--model", action="append", metavar="NAME|DIR",
+                        help="model set(s) to measure (default: every one found)")
+    parser.add_argument("--threads", type=int, default=default_threads(), help="CPU threads (default: %(default)s)")
+    parser.add_argument("--clip", type=Path, help="clip for the pipeline benchmark (default: "
+                        "../shared/media/video/cockatoo.mp4 when present, else a generated one)")
+    parser.add_argument("--frames", type=int, default=120, help="frames of the clip to use (default: %(default)s)")
+    parser.add_argument("--size", default="384", help="processing size for the pipeline benchmark (default: 384)")
+    parser.add_argument("--seconds", type=float, default=1.5, help="minimum timing per measurement")
+    parser.add_argument("--skip-pipeline", action="store_true", help="only time the models")
+    parser.add_argument("--json", type=Path, metavar="FILE", help="also write the figures as JSON")
+
+
+def _machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return f"{cpu}, {cores} cores, {platform.system()} {platform.release()}, Python {platform.python_version()}"
+
+
+def _default_clip(frames: int) -> Path:
+    shared = shared_dir()
+    candidate = shared / "media" / "video" / "cockatoo.mp4" if shared else None
+    if candidate and candidate.is_file():
+        return candidate
+    import tempfile
+
+    from ..convert.plan import VIDEO_SUFFIXES  # noqa: F401 - keeps the import graph honest
+    return _generate_clip(Path(tempfile.mkdtemp(prefix="streamer-bench-")) / "generated.mp4", frames)
+
+
+def _generate_clip(path: Path, frames: int) -> Path:
+    from fractions import Fraction
+
+    import av
+    import numpy as np
+
+    with av.open(str(path), "w") as c:
+        s = c.add_stream("libx264", rate=30)
+        s.width, s.height, s.pix_fmt = 1280, 720, "yuv420p"
+        s.codec_context.time_base = Fraction(1, 30)
+        y, x = np.mgrid[0:720, 0:1280]
+        for i in range(frames):
+            rgb = np.stack([(x + 4 * i) % 256, (y + 2 * i) % 256, ((x + y) // 3) % 256], -1).astype(np.uint8)
+            f = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+            f.pts, f.time_base = i, Fraction(1, 30)
+            c.mux(s.encode(f))
+        c.mux(s.encode(None))
+    return path
+
+
+def _fmt(value: float | None, digits: int = 1) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def _transform_table(rows: list[TransformResult]) -> list[str]:
+    head = "| model | backend | " + " | ".join(f"{w}x{h} ms (fps)" for h, w in SIZES) + " |"
+    lines = [head, "|" + "---|" * (2 + len(SIZES))]
+    keys: dict[tuple[str, str], dict[tuple[int, int], TransformResult]] = {}
+    for r in rows:
+        keys.setdefault((r.model, r.backend), {})[r.size] = r
+    for (model, backend), by_size in keys.items():
+        cells = []
+        for size in SIZES:
+            r = by_size.get(size)
+            cells.append("unavailable" if r is None or r.ms is None else f"{r.ms:.1f} ({r.fps:.1f})")
+        lines.append(f"| {model} | {backend} | " + " | ".join(cells) + " |")
+    notes = {r.note for r in rows if r.ms is None and r.note}
+    lines.extend(f"\n_unavailable: {n}_" for n in sorted(notes))
+    return lines
+
+
+def _pipeline_table(rows: list[PipelineResult]) -> list[str]:
+    lines = ["| model | clip (frames, processing size) | bare inference fps | convert fps | naive loop fps "
+             "| convert / bare | convert / naive |", "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r.model} | {r.clip} ({r.frames}, {r.shape[1]}x{r.shape[0]}) | {r.bare_fps:.1f} | "
+                     f"{r.pipeline_fps:.1f} | {r.naive_fps:.1f} | {r.pipeline_vs_bare:.2f} | "
+                     f"{r.pipeline_vs_naive:.2f} |")
+    return lines
+
+
+def run(args: argparse.Namespace) -> int:
+    """Measure and print the tables."""
+    sets = [find_model_set(m) for m in args.model] if args.model else available_model_sets()
+    if not sets:
+        raise ConfigError("no model sets found to benchmark")
+    print(f"machine: {_machine()}; {args.threads} inference threads\n")
+    transforms: list[TransformResult] = []
+    predictors: dict[str, float | None] = {}
+    for model_set in sets:
+        for backend in (Backend.GPU, Backend.CPU):
+            transforms.extend(bench_transform(model_set, backend, args.threads, min_seconds=args.seconds))
+        predictors[model_set.name] = bench_predictor(model_set, args.threads)
+    print("transform (invoke only), median ms per frame (fps):\n")
+    print("\n".join(_transform_table(transforms)))
+    print("\nstyle predictor (256x256): " + ", ".join(f"{k} {_fmt(v)} ms" for k, v in predictors.items()))
+    pipelines: list[PipelineResult] = []
+    if not args.skip_pipeline:
+        clip = args.clip or _default_clip(args.frames)
+        size = ProcessingSize.parse(args.size)
+        for model_set in sets:
+            pipelines.append(bench_pipeline(model_set, clip, args.threads, size, args.frames))
+        print(f"\nend-to-end conversion, cpu backend, processing size {size}:\n")
+        print("\n".join(_pipeline_table(pipelines)))
+    if args.json:
+        args.json.write_text(json.dumps({
+            "machine": _machine(), "threads": args.threads,
+            "transform": [asdict(r) for r in transforms], "predictor_ms": predictors,
+            "pipeline": [asdict(p) | {"pipeline_vs_bare": p.pipeline_vs_bare, "pipeline_vs_naive": p.pipeline_vs_naive}
+                         for p in pipelines],
+        }, indent=2))
+    return 0
