@@ -10,7 +10,7 @@ from .errors import ConfigError
 __all__ = ["Backend", "Precision", "ProcessingSize", "QueuePolicy"]
 
 
-class Backend(str, enum.Enum):
+class Backend(enum.StrEnum):
     """Which hardware runs the style transform."""
 
     AUTO = "auto"  #: try the GPU, fall back to the CPU and say why
@@ -18,14 +18,14 @@ class Backend(str, enum.Enum):
     CPU = "cpu"  #: int8 transform on the CPU with XNNPACK
 
 
-class Precision(str, enum.Enum):
+class Precision(enum.StrEnum):
     """Numeric precision of a transform model file."""
 
     INT8 = "int8"
     FP16 = "fp16"
 
 
-class QueuePolicy(str, enum.Enum):
+class QueuePolicy(enum.StrEnum):
     """What a stream does when the inference queue is full."""
 
     LOSSLESS = "lossless"  #: the producer waits: every frame is processed (files)

@@ -30,7 +30,7 @@ from .styles import EmbeddingCache, StyleResolver, default_cache_dir, load_built
 __all__ = ["Engine", "EngineState", "EngineStream"]
 
 
-class EngineState(str, enum.Enum):
+class EngineState(enum.StrEnum):
     """Lifecycle of an :class:`Engine`; a stopped engine cannot be restarted."""
 
     NEW = "new"

@@ -30,6 +30,10 @@ class SlowTransform:
         time.sleep(self.delay)
         return self.inner.run(content, styles)
 
+    @property
+    def supports_batching(self) -> bool:
+        return bool(getattr(self.inner, "supports_batching", False))
+
     def close(self) -> None:
         self.inner.close()
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from fractions import Fraction
 from pathlib import Path
 
-import av
 import numpy as np
+
+from streamer.sources.synthetic import write_clip
 
 __all__ = ["make_clip", "pattern_frame"]
 
@@ -20,43 +20,8 @@ def pattern_frame(index: int, height: int, width: int) -> np.ndarray:
     return np.stack([r, g, b], axis=-1).astype(np.uint8)
 
 
-def make_clip(
-    path: Path,
-    frames: int = 10,
-    width: int = 160,
-    height: int = 120,
-    fps: int = 10,
-    codec: str = "libx264",
-    pix_fmt: str = "yuv420p",
-    audio: str | None = "aac",
-    audio_rate: int = 16000,
-) -> Path:
-    """Write a small clip: a moving pattern, optionally with a sine-tone audio track."""
-    with av.open(str(path), "w") as container:
-        video = container.add_stream(codec, rate=fps)
-        video.width, video.height, video.pix_fmt = width, height, pix_fmt
-        video.codec_context.time_base = Fraction(1, fps)
-        sound = None
-        if audio:
-            sound = container.add_stream(audio, rate=audio_rate)
-            sound.layout = "mono"
-        for i in range(frames):
-            frame = av.VideoFrame.from_ndarray(pattern_frame(i, height, width), format="rgb24")
-            frame.pts = i
-            frame.time_base = Fraction(1, fps)
-            container.mux(video.encode(frame))
-        container.mux(video.encode(None))
-        if sound is not None:
-            samples_per_frame = 1024
-            total = int(audio_rate * frames / fps)
-            t = np.arange(total) / audio_rate
-            tone = (0.2 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
-            for start in range(0, total, samples_per_frame):
-                chunk = tone[start : start + samples_per_frame]
-                aframe = av.AudioFrame.from_ndarray(chunk[None, :], format="flt", layout="mono")
-                aframe.sample_rate = audio_rate
-                aframe.pts = start
-                aframe.time_base = Fraction(1, audio_rate)
-                container.mux(sound.encode(aframe))
-            container.mux(sound.encode(None))
-    return path
+def make_clip(path: Path, frames: int = 10, width: int = 160, height: int = 120, fps: int = 10,
+              codec: str = "libx264", pix_fmt: str = "yuv420p", audio: str | None = "aac",
+              audio_rate: int = 16000) -> Path:
+    """A small clip of :func:`pattern_frame` images, optionally with a tone."""
+    return write_clip(path, frames, width, height, fps, codec, pix_fmt, audio, audio_rate, make_frame=pattern_frame)

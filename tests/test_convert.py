@@ -87,7 +87,8 @@ def test_video_with_irregular_timestamps_keeps_them(tmp_path: Path, style: list[
         c.mux(s.encode(None))
     out = tmp_path / "vfr_out.mkv"
     assert convert(source, "-o", out, *style) == 0
-    assert probe(out)["times"] == probe(source)["times"] == [round(p / 30, 3) for p in pts]  # Matroska stores milliseconds
+    # Matroska stores milliseconds
+    assert probe(out)["times"] == probe(source)["times"] == [round(p / 30, 3) for p in pts]
 
 
 @pytest.mark.parametrize(("width", "height"), [(161, 121), (90, 160), (33, 47)], ids=["odd", "portrait", "tiny-odd"])
@@ -215,4 +216,26 @@ def test_ctrl_c_leaves_no_partial_output(tmp_path: Path, style: list[str]) -> No
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     assert "streamer: interrupted" in err and "Traceback" not in err
+    assert not out.exists() and not leftovers(tmp_path)
+
+
+@pytest.mark.parametrize("kind", ["text", "truncated", "bomb"])
+def test_bad_style_file_fails_before_any_output(tmp_path: Path, any_model: str, kind: str,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    from .test_styles import png_claiming_size
+
+    source = make_clip(tmp_path / "in.mp4", frames=2)
+    bad = tmp_path / f"bad-{kind}.png"
+    if kind == "text":
+        bad.write_text("not an image")
+    elif kind == "truncated":
+        noise = np.random.default_rng(0).integers(0, 255, (300, 300, 3), dtype=np.uint8)
+        Image.fromarray(noise).save(bad)
+        bad.write_bytes(bad.read_bytes()[:20000])
+    else:
+        bad.write_bytes(png_claiming_size(12000, 12000))
+    out = tmp_path / "out.mp4"
+    assert convert(source, "-o", out, "--model", any_model, "--style", bad) == 1
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("streamer: error: ") and bad.name in err
     assert not out.exists() and not leftovers(tmp_path)

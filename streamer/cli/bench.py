@@ -14,6 +14,7 @@ from ..config import Backend, ProcessingSize
 from ..errors import ConfigError
 from ..inference.backends import default_threads
 from ..inference.catalog import available_model_sets, find_model_set, shared_dir
+from ..sources.synthetic import write_clip
 
 __all__ = ["add_arguments", "run"]
 
@@ -52,28 +53,8 @@ def _default_clip(frames: int) -> Path:
         return candidate
     import tempfile
 
-    from ..convert.plan import VIDEO_SUFFIXES  # noqa: F401 - keeps the import graph honest
-    return _generate_clip(Path(tempfile.mkdtemp(prefix="streamer-bench-")) / "generated.mp4", frames)
-
-
-def _generate_clip(path: Path, frames: int) -> Path:
-    from fractions import Fraction
-
-    import av
-    import numpy as np
-
-    with av.open(str(path), "w") as c:
-        s = c.add_stream("libx264", rate=30)
-        s.width, s.height, s.pix_fmt = 1280, 720, "yuv420p"
-        s.codec_context.time_base = Fraction(1, 30)
-        y, x = np.mgrid[0:720, 0:1280]
-        for i in range(frames):
-            rgb = np.stack([(x + 4 * i) % 256, (y + 2 * i) % 256, ((x + y) // 3) % 256], -1).astype(np.uint8)
-            f = av.VideoFrame.from_ndarray(rgb, format="rgb24")
-            f.pts, f.time_base = i, Fraction(1, 30)
-            c.mux(s.encode(f))
-        c.mux(s.encode(None))
-    return path
+    folder = Path(tempfile.mkdtemp(prefix="streamer-bench-"))
+    return write_clip(folder / "scene-720p.mp4", frames=frames, width=1280, height=720, fps=30, audio=None)
 
 
 def _fmt(value: float | None, digits: int = 1) -> str:
