@@ -8,12 +8,14 @@ a noisy machine; nothing here asserts a speed.
 from __future__ import annotations
 
 import asyncio
+import functools
 import statistics
 import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import av
 import numpy as np
@@ -30,7 +32,7 @@ from .inference.modelfile import EMBEDDING_DIM, PredictorModel
 from .inference.runners import PredictorRunner
 from .inference.stylizer import Stylizer
 from .inference.worker import InferenceWorker
-from .styles import StyleRecipe
+from .styles import BuiltinStyle, StyleRecipe
 
 __all__ = ["PipelineResult", "TransformResult", "bench_pipeline", "bench_predictor", "bench_transform",
            "time_call"]
@@ -84,7 +86,7 @@ def bench_transform(model_set: ModelSet, backend: Backend, threads: int,
     try:
         for h, w in sizes:
             content = rng.random((1, h, w, 3), dtype=np.float32)
-            ms = 1000 * time_call(lambda c=content: runner.run(c, style), min_seconds)
+            ms = 1000 * time_call(functools.partial(runner.run, content, style), min_seconds)
             results.append(TransformResult(model_set.name, label, (h, w), ms, report.detail))
     finally:
         runner.close()
@@ -142,7 +144,7 @@ def _naive_convert(stylizer: Stylizer, clip: Path, out: Path, style: np.ndarray,
     count = 0
     with av.open(str(clip)) as src, av.open(str(out), "w") as dst:
         video = src.streams.video[0]
-        stream = dst.add_stream("libx264", rate=video.average_rate or 25)
+        stream: Any = dst.add_stream("libx264", rate=video.average_rate or 25)
         stream.width, stream.height, stream.pix_fmt = video.codec_context.width, video.codec_context.height, "yuv420p"
         stream.codec_context.time_base = video.time_base
         stream.options = {"crf": "20", "preset": "veryfast"}
@@ -164,7 +166,7 @@ def _trim_clip(clip: Path, out: Path, limit: int) -> Path:
     """The first ``limit`` frames of ``clip`` (video only, re-encoded) so all three runs see the same input."""
     with av.open(str(clip)) as src, av.open(str(out), "w") as dst:
         video = src.streams.video[0]
-        stream = dst.add_stream("libx264", rate=video.average_rate or 25)
+        stream: Any = dst.add_stream("libx264", rate=video.average_rate or 25)
         stream.width, stream.height, stream.pix_fmt = video.codec_context.width, video.codec_context.height, "yuv420p"
         stream.codec_context.time_base = video.time_base
         for i, f in enumerate(src.decode(video)):
@@ -216,9 +218,7 @@ def bench_pipeline(model_set: ModelSet, clip: Path, threads: int, size: Processi
     return PipelineResult(model_set.name, clip.name, len(frames), shape, bare, piped, naive)
 
 
-def _builtin(embedding: np.ndarray) -> object:
-    from .styles import BuiltinStyle
-
+def _builtin(embedding: np.ndarray) -> BuiltinStyle:
     return BuiltinStyle("_bench", "benchmark style", embedding)
 
 

@@ -70,8 +70,11 @@ def _transform_table(rows: list[TransformResult]) -> list[str]:
     for (model, backend), by_size in keys.items():
         cells = []
         for size in SIZES:
-            r = by_size.get(size)
-            cells.append("unavailable" if r is None or r.ms is None else f"{r.ms:.1f} ({r.fps:.1f})")
+            found = by_size.get(size)
+            if found is None or found.ms is None:
+                cells.append("unavailable")
+            else:
+                cells.append(f"{found.ms:.1f} ({1000 / found.ms:.1f})")
         lines.append(f"| {model} | {backend} | " + " | ".join(cells) + " |")
     notes = {r.note for r in rows if r.ms is None and r.note}
     lines.extend(f"\n_unavailable: {n}_" for n in sorted(notes))

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..config import ProcessingSize
@@ -68,10 +68,9 @@ async def run_jobs(engine: Engine, jobs: list[Job], recipe: StyleRecipe, size: P
                 outcome.frames = 1
                 progress.advance()
             else:
-                done: Callable[[], None] = progress.advance
                 result = await convert_video(engine, job.source, job.destination, recipe, size, settings,
-                                             on_start=lambda info, j=job: progress.start_file(j, info),
-                                             on_frame=done)
+                                             on_start=functools.partial(progress.start_file, job),
+                                             on_frame=progress.advance)
                 outcome.frames, outcome.notices = result.frames, result.notices
             outcome.ok = True
         except StreamerError as exc:

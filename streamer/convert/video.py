@@ -70,7 +70,8 @@ async def convert_video(
         async def flush_head() -> None:
             head = pending.popleft()
             if isinstance(head, Future):
-                await writer.write_async(await asyncio.wrap_future(head))
+                stylized: Frame = await asyncio.wrap_future(head)
+                await writer.write_async(stylized)
                 result.frames += 1
                 if on_frame is not None:
                     on_frame()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import av
 import cv2
@@ -46,10 +47,10 @@ def write_clip(
     """Write a clip of ``make_frame(i, height, width)`` images, with a 330 Hz tone if ``audio``."""
     path = Path(path)
     with av.open(str(path), "w") as container:
-        video = container.add_stream(codec, rate=fps)
+        video: Any = container.add_stream(codec, rate=fps)
         video.width, video.height, video.pix_fmt = width, height, pix_fmt
         video.codec_context.time_base = Fraction(1, fps)
-        sound = None
+        sound: Any = None
         if audio:  # every stream must exist before the first packet is written
             sound = container.add_stream(audio, rate=audio_rate)
             sound.layout = "mono"
