@@ -191,3 +191,14 @@ def test_unknown_style_name_lists_builtins(any_model: str, tmp_path: Path) -> No
 
     with pytest.raises(StyleError, match="unknown style 'no-such-style'"):
         asyncio.run(main())
+
+
+def test_memory_cache_is_bounded_and_falls_back_to_disk(tmp_path: Path) -> None:
+    from streamer.styles import EmbeddingCache
+
+    cache = EmbeddingCache(tmp_path, memory_entries=2)
+    for i in range(3):
+        cache.put(f"k{i}", np.full(100, i, np.float32))
+    assert len(cache._memory) == 2  # noqa: SLF001 - the bound is the point of the test
+    assert cache.get("k0") is not None and cache.get("k0")[0] == 0  # evicted from memory, read from disk
+    assert EmbeddingCache(None, memory_entries=1).get("k0") is None

@@ -6,6 +6,7 @@ import hashlib
 import logging
 import os
 import tempfile
+from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
@@ -44,21 +45,25 @@ class EmbeddingCache:
     the embedding is simply recomputed.
 
     :param directory: cache root; ``None`` keeps the cache in memory only.
+    :param memory_entries: most embeddings kept in memory (least recently used go first).
     """
 
-    def __init__(self, directory: Path | None) -> None:
+    def __init__(self, directory: Path | None, memory_entries: int = 512) -> None:
         self.directory = directory / "embeddings" if directory is not None else None
-        self._memory: dict[str, np.ndarray] = {}
+        self._memory: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._memory_entries = memory_entries
         self.hits = 0
         self.misses = 0
 
     def get(self, key: str) -> np.ndarray | None:
         """The cached embedding, or None."""
         found = self._memory.get(key)
-        if found is None and self.directory is not None:
+        if found is not None:
+            self._memory.move_to_end(key)
+        elif self.directory is not None:
             found = self._read(self.directory / f"{key}.npy")
             if found is not None:
-                self._memory[key] = found
+                self._remember(key, found)
         if found is None:
             self.misses += 1
         else:
@@ -68,9 +73,10 @@ class EmbeddingCache:
     def put(self, key: str, embedding: np.ndarray) -> None:
         """Store an embedding in memory and (atomically) on disk."""
         embedding = np.asarray(embedding, dtype=np.float32).reshape(EMBEDDING_DIM)
-        self._memory[key] = embedding
+        self._remember(key, embedding)
         if self.directory is None:
             return
+        tmp = None
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=self.directory, suffix=".tmp")
@@ -79,6 +85,14 @@ class EmbeddingCache:
             os.replace(tmp, self.directory / f"{key}.npy")
         except OSError as exc:
             logger.warning("cannot write the style cache in %s: %s", self.directory, exc)
+            if tmp is not None:
+                Path(tmp).unlink(missing_ok=True)
+
+    def _remember(self, key: str, embedding: np.ndarray) -> None:
+        self._memory[key] = embedding
+        self._memory.move_to_end(key)
+        while len(self._memory) > self._memory_entries:
+            self._memory.popitem(last=False)
 
     @staticmethod
     def _read(path: Path) -> np.ndarray | None:
