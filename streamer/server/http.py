@@ -44,7 +44,13 @@ async def read_body(request: web.Request, limit: int, what: str = "request body"
 
 
 async def read_json(request: web.Request, limit: int = MAX_JSON_BYTES) -> dict[str, Any]:
-    """The body as a JSON object (400 if it is not one)."""
+    """The body as a JSON object (400 if it is not one).
+
+    ``Content-Type: application/json`` is required: other sites can only send it after a CORS
+    preflight, which this server never grants, so a page elsewhere cannot drive the API.
+    """
+    if request.content_type != "application/json":
+        raise ApiError(415, f"send JSON with Content-Type: application/json (got {request.content_type!r})")
     data = await read_body(request, limit, "JSON body")
     try:
         value = json.loads(data)

@@ -9,7 +9,6 @@ one waiting frame and drops older ones; stylized results land in a one-slot ``la
 from __future__ import annotations
 
 import logging
-import time
 from concurrent.futures import Future
 
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
@@ -89,7 +88,3 @@ async def drain(track: MediaStreamTrack) -> int:
             return count
         count += 1
 
-
-def seconds_since(moment: float | None) -> float | None:
-    """Seconds from ``moment`` (monotonic) to now, or None."""
-    return None if moment is None else time.monotonic() - moment

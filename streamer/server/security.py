@@ -16,6 +16,7 @@ import re
 import warnings
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from .http import ApiError, Handler
 
@@ -23,7 +24,9 @@ __all__ = [
     "SESSION_ID_PATTERN",
     "check_image_pixels",
     "headers_middleware",
+    "local_host_middleware",
     "token_middleware",
+    "valid_session_id",
 ]
 
 #: session ids are ``secrets.token_urlsafe(16)``; anything else is not looked up at all
@@ -40,7 +43,7 @@ def valid_session_id(text: str) -> bool:
     return _SESSION_ID.fullmatch(text) is not None
 
 
-def token_middleware(token: str | None) -> web.middleware:
+def token_middleware(token: str | None) -> Middleware:
     """Refuse ``/api/`` calls without the right bearer token (401); no-op if ``token`` is None."""
 
     @web.middleware
@@ -53,6 +56,28 @@ def token_middleware(token: str | None) -> web.middleware:
         return await handler(request)
 
     return check_token
+
+
+_LOCAL_HOSTS = ("127.0.0.1", "localhost", "[::1]")
+
+
+def local_host_middleware(enabled: bool) -> Middleware:
+    """With a loopback bind, refuse (403) requests whose ``Host`` is not this machine's name.
+
+    A web page can point its own host name at 127.0.0.1 (DNS rebinding) and then call the API
+    as if it were same-origin; the Host header still carries that foreign name.
+    """
+
+    @web.middleware
+    async def check_host(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if enabled:
+            host = request.headers.get("Host", "")
+            name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+            if name.lower() not in _LOCAL_HOSTS:
+                raise ApiError(403, f"this server only answers requests for 127.0.0.1 or localhost, not {host!r}")
+        return await handler(request)
+
+    return check_host
 
 
 @web.middleware
@@ -80,7 +105,8 @@ def check_image_pixels(data: bytes, max_pixels: int) -> None:
             with Image.open(io.BytesIO(data)) as image:
                 width, height = image.size
     except Image.DecompressionBombError:
-        raise ApiError(413, "style image declares far too many pixels (decompression bomb)") from None
+        raise ApiError(413, f"style image declares hundreds of megapixels (a decompression bomb); "
+                            f"the limit is {max_pixels / 1e6:.1f} megapixels") from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
         return
     if width * height > max_pixels:

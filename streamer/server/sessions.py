@@ -50,7 +50,7 @@ class UnknownSessionError(StreamerError, KeyError):
     """No session has that id (it never existed, or it has ended)."""
 
 
-class SessionState(str, enum.Enum):
+class SessionState(enum.StrEnum):
     """Lifecycle of a :class:`Session`."""
 
     NEW = "new"  #: negotiating, no video yet
@@ -79,7 +79,6 @@ class Session:
         self.close_reason: str | None = None
         self.stats = SessionStats()
         self.choice = StyleChoice(style=gallery.default)
-        self._engine = engine
         self._request_close = request_close
         self._stream = engine.open_stream(f"session-{session_id[:8]}", QueuePolicy.LATEST, capacity=1,
                                           size=settings.size)
@@ -101,6 +100,11 @@ class Session:
         pc.on("connectionstatechange", self._on_connection_state)
 
     # -- wiring (called while the offer is applied) ------------------------------------------
+    @property
+    def last_input(self) -> Frame | None:
+        """The newest decoded camera frame (what the engine was last given)."""
+        return self._pump.latest
+
     @property
     def has_video(self) -> bool:
         """True once the client's offer gave us a video track."""
@@ -181,6 +185,8 @@ class Session:
         while True:
             await asyncio.sleep(MONITOR_PERIOD)
             ticks += 1
+            if self._pump.last_frame_at is not None:
+                self.state = SessionState.ACTIVE
             reason = self._dead_reason()
             if reason is not None:
                 self._request_close(self, reason)
@@ -200,7 +206,6 @@ class Session:
             if now - self.created_at > settings.connect_timeout:
                 return f"no video within {settings.connect_timeout:g} s"
             return None
-        self.state = SessionState.ACTIVE
         if now - last > settings.idle_timeout:
             return f"no video for {settings.idle_timeout:g} s"
         return None
@@ -314,6 +319,7 @@ class SessionRegistry:
         self._reserved = 0
         self._closers: set[asyncio.Task[None]] = set()
         self._peers: weakref.WeakSet[RTCPeerConnection] = weakref.WeakSet()
+        self._shut = False
         self.closed_count = 0
 
     def __len__(self) -> int:
@@ -328,6 +334,8 @@ class SessionRegistry:
 
         :raises SessionLimitError: no slot is free.
         """
+        if self._shut:
+            raise SessionLimitError("the server is shutting down")
         if len(self._sessions) + self._reserved >= self.max_sessions:
             raise SessionLimitError(f"the server is full ({self.max_sessions} sessions); try again later")
         self._reserved += 1
@@ -346,7 +354,12 @@ class SessionRegistry:
         return sum(1 for pc in list(self._peers) if pc.connectionState != "closed")
 
     def add(self, session: Session) -> None:
-        """Register a negotiated session (inside its :meth:`reserve` block)."""
+        """Register a negotiated session (inside its :meth:`reserve` block).
+
+        :raises SessionLimitError: the server began shutting down meanwhile.
+        """
+        if self._shut:
+            raise SessionLimitError("the server is shutting down")
         self._sessions[session.id] = session
 
     def get(self, session_id: str) -> Session:
@@ -363,14 +376,17 @@ class SessionRegistry:
         task.add_done_callback(self._closers.discard)
 
     async def close(self, session: Session, reason: str) -> None:
-        """Close ``session`` now and forget it."""
-        if self._sessions.get(session.id) is session:
-            del self._sessions[session.id]
-            self.closed_count += 1
-        await session.close(reason)
+        """Close ``session`` now and forget it (it holds its slot until it is fully closed)."""
+        try:
+            await session.close(reason)
+        finally:
+            if self._sessions.get(session.id) is session:
+                del self._sessions[session.id]
+                self.closed_count += 1
 
     async def close_all(self, reason: str) -> None:
-        """Close every session (server shutdown) and wait for pending closes."""
+        """Refuse new sessions, close every session, and wait for pending closes (shutdown)."""
+        self._shut = True
         await asyncio.gather(*(self.close(s, reason) for s in self), return_exceptions=True)
         while self._closers:
             await asyncio.gather(*list(self._closers), return_exceptions=True)

@@ -15,7 +15,7 @@ from ..errors import ConfigError
 __all__ = ["AudioMode", "ServerSettings", "is_loopback", "parse_ice_server"]
 
 
-class AudioMode(str, enum.Enum):
+class AudioMode(enum.StrEnum):
     """What happens to the browser's microphone track."""
 
     ECHO = "echo"  #: sent back to the browser as it came
@@ -78,7 +78,7 @@ class ServerSettings:
     max_upload_bytes: int = 8 * 1024 * 1024
     max_upload_pixels: int = 16_000_000
     idle_timeout: float = 5.0
-    connect_timeout: float = 20.0
+    connect_timeout: float = 10.0
 
     def __post_init__(self) -> None:
         try:

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import math
+import re
 import time
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -21,7 +23,7 @@ import numpy as np
 from ..errors import ConfigError, StyleError
 from ..styles import BuiltinStyle, StyleResolver, blend
 
-__all__ = ["Gallery", "GalleryStyle", "SessionStyles", "StyleChoice"]
+__all__ = ["Gallery", "GalleryStyle", "SessionStyles", "StyleChoice", "build_gallery"]
 
 #: how often (seconds) the camera's own embedding is refreshed while strength < 1
 CONTENT_REFRESH_SECONDS = 3.0
@@ -189,3 +191,27 @@ class SessionStyles:
         """Forget uploads and the camera's embedding (session closed)."""
         self._uploads.clear()
         self._content = None
+
+
+def _gallery_name(spec: str) -> tuple[str, str]:
+    """``NAME=IMAGE`` or ``IMAGE`` -> (name, path); the name defaults to the file's stem."""
+    name, sep, path = spec.partition("=")
+    if not sep:
+        name, path = Path(spec).stem, spec
+    clean = re.sub(r"[^a-z0-9_-]+", "-", name.strip().lower()).strip("-")
+    if not clean or not path:
+        raise ConfigError(f"invalid --style {spec!r}: use IMAGE or NAME=IMAGE")
+    return clean[:MAX_NAME_LENGTH], path
+
+
+async def build_gallery(resolver: StyleResolver, extra: Sequence[str] = ()) -> Gallery:
+    """The built-in styles plus the operator's style images (``IMAGE`` or ``NAME=IMAGE``).
+
+    :raises StyleError: an image cannot be used (read once, at startup).
+    """
+    extras: dict[str, GalleryStyle] = {}
+    for spec in extra:
+        name, path = _gallery_name(spec)
+        embedding = await resolver.embedding(path)
+        extras[name] = GalleryStyle(name, Path(path).stem.replace("_", " "), embedding)
+    return Gallery(resolver.builtins, extras)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from fractions import Fraction
 
+import cv2
 import numpy as np
 from aiortc.mediastreams import VIDEO_TIME_BASE, MediaStreamError, MediaStreamTrack
 from av import VideoFrame
@@ -16,11 +17,31 @@ from .stats import SessionStats
 __all__ = ["StylizedTrack", "frame_from_video"]
 
 
+def _even(width: int, height: int) -> bool:
+    return width % 2 == 0 and height % 2 == 0
+
+
 def frame_from_video(video: VideoFrame, seq: int) -> Frame:
-    """Convert a decoded WebRTC frame to an RGB :class:`Frame` (arrival time = now)."""
-    image = video.to_ndarray(format="rgb24")
+    """Convert a decoded WebRTC frame to an RGB :class:`Frame` (arrival time = now).
+
+    Runs on the event loop for every incoming frame, so the usual I420 case goes through OpenCV
+    (a fraction of a millisecond at 640x480) rather than a new swscale context per frame.
+    """
+    if video.format.name == "yuv420p" and _even(video.width, video.height):
+        image = cv2.cvtColor(video.to_ndarray(format="yuv420p"), cv2.COLOR_YUV2RGB_I420)
+    else:
+        image = video.to_ndarray(format="rgb24")
     time_base = Fraction(video.time_base) if video.time_base is not None else None
     return Frame(image, pts=video.pts, time_base=time_base, seq=seq, captured_at=time.monotonic())
+
+
+def _to_video(image: np.ndarray) -> VideoFrame:
+    """An RGB image as the I420 frame the encoder wants (converted here, cheaply, with OpenCV)."""
+    height, width = image.shape[:2]
+    if _even(width, height):
+        i420 = cv2.cvtColor(image, cv2.COLOR_RGB2YUV_I420).astype(np.uint8, copy=False)
+        return VideoFrame.from_ndarray(i420, format="yuv420p")
+    return VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
 
 
 class StylizedTrack(MediaStreamTrack):
@@ -42,6 +63,7 @@ class StylizedTrack(MediaStreamTrack):
         self._stats = stats
         self._last_pts: int | None = None
         self._started = time.monotonic()
+        self.first_pts: int | None = None  #: pts of the first frame sent (receivers count from it)
 
     async def recv(self) -> VideoFrame:
         """The next stylized frame; raises :class:`MediaStreamError` once the session ended."""
@@ -52,7 +74,7 @@ class StylizedTrack(MediaStreamTrack):
         except BufferClosed:
             self.stop()
             raise MediaStreamError from None
-        video = VideoFrame.from_ndarray(np.ascontiguousarray(frame.image), format="rgb24")
+        video = _to_video(frame.image)
         video.pts = self._next_pts(frame)
         video.time_base = VIDEO_TIME_BASE
         self._stats.frames_out.tick()
@@ -67,5 +89,7 @@ class StylizedTrack(MediaStreamTrack):
             pts = int((frame.captured_at - self._started) * VIDEO_TIME_BASE.denominator)
         if self._last_pts is not None and pts <= self._last_pts:
             pts = self._last_pts + 1
+        if self.first_pts is None:
+            self.first_pts = pts
         self._last_pts = pts
         return pts

@@ -1,0 +1,143 @@
+"""``streamer serve``: the WebRTC server (a browser sends its camera and gets it back stylized)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import sys
+from typing import TYPE_CHECKING
+
+from ..errors import ConfigError
+from .common import add_engine_arguments, create_engine, processing_size
+from .loop import run_async
+
+if TYPE_CHECKING:  # aiortc and aiohttp are the optional webrtc extra
+    from ..engine import Engine
+    from ..server import ServerSettings
+
+__all__ = ["add_arguments", "run"]
+
+TOKEN_ENV = "STREAMER_TOKEN"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments of ``streamer serve``."""
+    net = parser.add_argument_group("network and access")
+    net.add_argument("--host", default="127.0.0.1",
+                     help="address to listen on (default: %(default)s, this machine only)")
+    net.add_argument("--port", type=int, default=8080, help="port (default: %(default)s; 0 = any free one)")
+    net.add_argument("--token", help=f"secret every API call must carry (default: ${TOKEN_ENV}); "
+                                     "required when --host is not loopback, unless --insecure")
+    net.add_argument("--insecure", action="store_true",
+                     help="allow a non-loopback --host without a token (anyone reaching the port may use it)")
+    net.add_argument("--ice-server", action="append", default=[], metavar="URL",
+                     help="STUN/TURN server for both ends, e.g. stun:stun.example.org:3478 or "
+                          "turn:USER:PASSWORD@turn.example.org:3478 (repeatable; default: none)")
+    limits = parser.add_argument_group("sessions and limits")
+    limits.add_argument("--max-sessions", type=int, default=4,
+                        help="concurrent sessions; more get HTTP 503 (default: %(default)s)")
+    limits.add_argument("--audio", choices=["echo", "mute"], default="mute",
+                        help="send the browser's microphone back (echo) or drop it (default: %(default)s)")
+    limits.add_argument("--max-upload-mb", type=float, default=8.0,
+                        help="largest style image upload in MB (default: %(default)s)")
+    limits.add_argument("--max-upload-megapixels", type=float, default=16.0,
+                        help="largest style image upload in megapixels (default: %(default)s)")
+    limits.add_argument("--idle-timeout", type=float, default=5.0,
+                        help="seconds without video before a session is freed (default: %(default)s)")
+    parser.add_argument("--style", action="append", default=[], metavar="[NAME=]IMAGE",
+                        help="add a style image to the page's gallery (repeatable)")
+    add_engine_arguments(parser, default_size="256")
+
+
+def _settings(args: argparse.Namespace) -> ServerSettings:
+    from ..server import ServerSettings, parse_ice_server
+
+    token = args.token or os.environ.get(TOKEN_ENV) or None
+    return ServerSettings(
+        host=args.host,
+        port=args.port,
+        token=token,
+        insecure=args.insecure,
+        max_sessions=args.max_sessions,
+        ice_servers=tuple(parse_ice_server(url) for url in args.ice_server),
+        audio=args.audio,
+        size=processing_size(args),
+        max_upload_bytes=int(args.max_upload_mb * 1024 * 1024),
+        max_upload_pixels=int(args.max_upload_megapixels * 1_000_000),
+        idle_timeout=args.idle_timeout,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    """Serve until Ctrl-C or SIGTERM; every session is closed on the way out."""
+    try:
+        import aiohttp  # noqa: F401
+        import aiortc  # noqa: F401
+    except ImportError as exc:
+        raise ConfigError(f"'streamer serve' needs the webrtc extra: pip install 'streamer[webrtc]' "
+                          f"({exc.name} is missing)") from None
+    settings = _settings(args)
+    engine = create_engine(args, max_batch=4)
+    return run_async(_serve(engine, settings, args.style))
+
+
+async def _serve(engine: Engine, settings: ServerSettings, styles: list[str]) -> int:
+    from aiohttp import web
+
+    from ..server import create_app
+    from ..server.styling import build_gallery
+
+    report = await engine.start()
+    try:
+        gallery = await build_gallery(engine.styles, styles)
+        app = create_app(engine, settings, gallery, owns_engine=True)
+        runner = web.AppRunner(app, handle_signals=False, access_log=None)
+        await runner.setup()
+        try:
+            site = web.TCPSite(runner, settings.host, settings.port)
+            try:
+                await site.start()
+            except OSError as exc:
+                raise ConfigError(f"cannot listen on {settings.host}:{settings.port}: "
+                                  f"{exc.strerror or exc}") from None
+            port = runner.addresses[0][1] if runner.addresses else settings.port
+            _announce(settings, port, report.summary, len(gallery))
+            await _until_stopped()
+            print("streamer: shutting down, closing every session", file=sys.stderr)
+        finally:
+            await runner.cleanup()
+    finally:
+        await engine.stop(drain=False)
+    return 0
+
+
+def _announce(settings: ServerSettings, port: int, backend: str, styles: int) -> None:
+    host = settings.host if ":" not in settings.host else f"[{settings.host}]"
+    if host in ("0.0.0.0", "[::]"):
+        host = "THIS-MACHINE"
+    url = f"http://{host}:{port}/" + (f"#token={settings.token}" if settings.token else "")
+    print(f"streamer: {backend}; processing size {settings.size}; {styles} gallery styles; "
+          f"up to {settings.max_sessions} sessions", file=sys.stderr)
+    print(f"streamer: open {url}  (Ctrl-C to stop)", flush=True)
+
+
+async def _until_stopped() -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+        except (NotImplementedError, RuntimeError):  # not on this platform: Ctrl-C raises instead
+            pass
+    try:
+        await stop.wait()
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                loop.remove_signal_handler(sig)
+            except (NotImplementedError, RuntimeError):
+                pass
+
+

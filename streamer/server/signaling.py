@@ -1,0 +1,98 @@
+"""Creating and ending sessions over HTTP: SDP offer in, SDP answer out.
+
+``POST /api/sessions`` with ``{"type": "offer", "sdp": "...", "style": ...}`` answers
+``201 {"session_id": ..., "type": "answer", "sdp": "..."}``; ICE candidates are gathered before
+answering (no trickle), so one round trip sets up the call.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from aiohttp import web
+from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+
+from ..errors import StreamerError
+from .context import context_of
+from .http import ApiError, json_response, read_json
+from .sessions import Session, SessionLimitError
+
+__all__ = ["close_session", "create_session", "get_session"]
+
+logger = logging.getLogger(__name__)
+
+MAX_SDP_CHARS = 32 * 1024
+STYLE_FIELDS = ("style", "style2", "mix", "strength")
+
+
+def _offer_from(body: dict[str, Any]) -> RTCSessionDescription:
+    sdp, kind = body.get("sdp"), body.get("type", "offer")
+    if kind != "offer":
+        raise ApiError(400, f"type must be 'offer', not {kind!r}")
+    if not isinstance(sdp, str) or not sdp.strip():
+        raise ApiError(400, "sdp must be a non-empty string holding the SDP offer")
+    if len(sdp) > MAX_SDP_CHARS:
+        raise ApiError(413, f"the SDP offer is over {MAX_SDP_CHARS} characters")
+    if not sdp.lstrip().startswith("v=0"):
+        raise ApiError(400, "sdp is not an SDP offer (it must start with v=0)")
+    return RTCSessionDescription(sdp=sdp, type="offer")
+
+
+async def create_session(request: web.Request) -> web.Response:
+    """``POST /api/sessions``: negotiate a call and start stylizing its video."""
+    ctx = context_of(request)
+    body = await read_json(request)
+    offer = _offer_from(body)
+    initial = {key: body[key] for key in STYLE_FIELDS if key in body}
+    try:
+        with ctx.registry.reserve() as session_id:
+            pc = RTCPeerConnection(RTCConfiguration(iceServers=list(ctx.settings.ice_servers)))
+            ctx.registry.watch(pc)
+            session = Session(session_id, pc, ctx.engine, ctx.settings, ctx.gallery,
+                              ctx.registry.request_close)
+            try:
+                answer = await _negotiate(session, offer, initial)
+                ctx.registry.add(session)
+            except BaseException:
+                await session.close("negotiation failed")
+                raise
+            session.start()
+    except SessionLimitError as exc:
+        raise ApiError(503, str(exc)) from None
+    logger.info("session %s started (%d open)", session_id[:8], len(ctx.registry))
+    return json_response({"session_id": session_id, "type": answer.type, "sdp": answer.sdp}, 201)
+
+
+async def _negotiate(session: Session, offer: RTCSessionDescription,
+                     initial: dict[str, Any]) -> RTCSessionDescription:
+    try:
+        await session.pc.setRemoteDescription(offer)
+    except Exception as exc:  # aiortc raises many kinds for malformed SDP
+        raise ApiError(400, f"invalid SDP offer: {exc or type(exc).__name__}") from None
+    if not session.has_video:
+        raise ApiError(400, "the offer sends no video track: add the camera track before creating the offer")
+    try:
+        await session.set_style(initial)
+    except StreamerError as exc:
+        raise ApiError(400, str(exc)) from None
+    try:
+        await session.pc.setLocalDescription(await session.pc.createAnswer())
+    except Exception as exc:
+        raise ApiError(400, f"cannot answer this offer: {exc or type(exc).__name__}") from None
+    answer = session.pc.localDescription
+    assert answer is not None
+    return answer
+
+
+async def get_session(request: web.Request) -> web.Response:
+    """``GET /api/sessions/{id}``: state, style and counters."""
+    return json_response(context_of(request).session(request).snapshot())
+
+
+async def close_session(request: web.Request) -> web.Response:
+    """``DELETE /api/sessions/{id}`` (or ``POST .../close``): end the call and free it."""
+    ctx = context_of(request)
+    session = ctx.session(request)
+    await ctx.registry.close(session, "closed by the client")
+    return json_response({"session_id": session.id, "state": session.state.value})

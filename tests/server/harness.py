@@ -1,0 +1,305 @@
+"""A real server on 127.0.0.1 and real aiortc callers, all in one event loop (no mocks)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fractions
+import io
+import itertools
+import json
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+import numpy as np
+from aiohttp import web
+from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from av import VideoFrame
+
+from streamer.config import ProcessingSize
+from streamer.engine import Engine
+from streamer.server import Gallery, GalleryStyle, ServerSettings, create_app
+from streamer.server.context import CONTEXT, ServerContext
+
+CLOCK = 90_000
+_NO_IMAGE = np.zeros((0, 0, 3), np.uint8)
+
+
+def stripes(height: int = 256, width: int = 256) -> np.ndarray:
+    """A bold red/yellow diagonal-stripe style image."""
+    y, x = np.mgrid[0:height, 0:width]
+    on = ((x + y) // 16) % 2 == 0
+    image = np.zeros((height, width, 3), np.uint8)
+    image[on] = (220, 30, 30)
+    image[~on] = (250, 220, 40)
+    return image
+
+
+def checker(height: int = 256, width: int = 256) -> np.ndarray:
+    """A blue/white checkerboard style image."""
+    y, x = np.mgrid[0:height, 0:width]
+    on = ((x // 24) + (y // 24)) % 2 == 0
+    image = np.full((height, width, 3), 245, np.uint8)
+    image[on] = (20, 40, 160)
+    return image
+
+
+def png_bytes(image: np.ndarray) -> bytes:
+    """Encode an RGB array as PNG."""
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.fromarray(image).save(out, format="PNG")
+    return out.getvalue()
+
+
+async def make_gallery(engine: Engine) -> Gallery:
+    """Two styles that look very different: the most different pair of built-ins (judged on a
+    stylized test scene), or two generated style images when the model has fewer than two."""
+    builtins = engine.styles.builtins
+    if len(builtins) < 2:
+        extras = {}
+        for name, image in (("stripes", stripes()), ("checker", checker())):
+            embedding = await engine.styles.embedding_from_bytes(png_bytes(image), name)
+            extras[name] = GalleryStyle(name, name.title(), embedding)
+        return Gallery({}, extras)
+    from streamer.config import QueuePolicy
+    from streamer.frames import Frame
+    from streamer.server.previews import preview_scene
+
+    stream = engine.open_stream("pick-styles", QueuePolicy.LOSSLESS, capacity=1, size=ProcessingSize(128))
+    try:
+        looks = {name: (await stream.stylize(Frame(preview_scene()), style.embedding)).image.astype(np.int16)
+                 for name, style in builtins.items()}
+    finally:
+        stream.close()
+    first, second = max(itertools.combinations(looks, 2),
+                        key=lambda pair: float(np.mean(np.abs(looks[pair[0]] - looks[pair[1]]))))
+    return Gallery({first: builtins[first], second: builtins[second]})
+
+
+@dataclass
+class Server:
+    """A running server: its base URL, its shared objects, and an HTTP client for it."""
+
+    url: str
+    context: ServerContext
+    http: aiohttp.ClientSession
+    token: str | None = None
+
+    @property
+    def registry(self) -> Any:
+        return self.context.registry
+
+    @property
+    def style_names(self) -> list[str]:
+        return [s["name"] for s in self.context.gallery.listing()]
+
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"} if self.token else {}
+
+    async def call(self, method: str, path: str, **kwargs: Any) -> tuple[int, Any]:
+        """Send a request; return (status, JSON body or raw bytes)."""
+        headers = {**self.headers(), **kwargs.pop("headers", {})}
+        async with self.http.request(method, self.url + path, headers=headers, **kwargs) as response:
+            raw = await response.read()
+            if response.content_type == "application/json":
+                return response.status, json.loads(raw)
+            return response.status, raw
+
+    async def wait_sessions(self, count: int, limit: float = 20.0) -> float:
+        """Wait (bounded) until ``count`` sessions remain; return the seconds it took."""
+        started = time.monotonic()
+        while len(self.registry) != count:
+            if time.monotonic() - started > limit:
+                raise AssertionError(f"{len(self.registry)} sessions still open after {limit} s, wanted {count}")
+            await asyncio.sleep(0.05)
+        return time.monotonic() - started
+
+
+@contextlib.asynccontextmanager
+async def running_server(engine: Engine, settings: ServerSettings | None = None,
+                         gallery: Gallery | None = None) -> AsyncIterator[Server]:
+    """Serve ``engine`` on 127.0.0.1 (a free port) for the duration of the block."""
+    settings = settings or ServerSettings(port=0, size=ProcessingSize(128))
+    app = create_app(engine, settings, gallery or await make_gallery(engine))
+    runner = web.AppRunner(app, handle_signals=False, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    try:
+        async with aiohttp.ClientSession() as http:
+            yield Server(f"http://127.0.0.1:{port}", app[CONTEXT], http, settings.token)
+    finally:
+        await runner.cleanup()
+
+
+class PatternTrack(MediaStreamTrack):
+    """A paced camera stand-in: ``image_at(i)`` for frame i, ``fps`` frames a second, ``limit`` in all."""
+
+    kind = "video"
+
+    def __init__(self, image_at: Callable[[int], np.ndarray], fps: float = 15.0, limit: int = 10_000,
+                 cycle: int | None = None) -> None:
+        super().__init__()
+        self.image_at = image_at
+        self.fps = fps
+        self.limit = limit
+        self.cycle = cycle  #: image_at repeats every ``cycle`` frames: convert each image once
+        self.sent = 0
+        self.sent_at: dict[int, float] = {}
+        self._start: float | None = None
+        self._converted: dict[int, VideoFrame] = {}
+
+    def _video_frame(self, index: int) -> VideoFrame:
+        if self.cycle is None:
+            return VideoFrame.from_ndarray(self.image_at(index), format="rgb24")
+        key = index % self.cycle
+        if key not in self._converted:
+            self._converted[key] = VideoFrame.from_ndarray(self.image_at(key), format="rgb24").reformat(
+                format="yuv420p")
+        return self._converted[key]
+
+    async def recv(self) -> VideoFrame:
+        if self.readyState != "live" or self.sent >= self.limit:
+            self.stop()
+            raise MediaStreamError
+        if self._start is None:
+            self._start = time.monotonic()
+        due = self._start + self.sent / self.fps
+        await asyncio.sleep(max(0.0, due - time.monotonic()))
+        frame = self._video_frame(self.sent)
+        frame.pts = int(self.sent * CLOCK / self.fps)
+        frame.time_base = fractions.Fraction(1, CLOCK)
+        self.sent_at[frame.pts] = time.monotonic()
+        self.sent += 1
+        return frame
+
+
+@dataclass
+class Received:
+    """One frame the caller got back."""
+
+    image: np.ndarray
+    pts: int
+    at: float
+
+
+@dataclass
+class Caller:
+    """An aiortc peer that calls the server, as a browser would (no public STUN)."""
+
+    track: PatternTrack
+    pc: RTCPeerConnection = field(default_factory=lambda: RTCPeerConnection(RTCConfiguration(iceServers=[])))
+    frames: deque[Received] = field(default_factory=lambda: deque(maxlen=400))
+    messages: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=400))
+    session_id: str | None = None
+    received: int = 0
+    keep_images: bool = True  #: False: keep only timestamps of what comes back (cheaper)
+    _tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+
+    @classmethod
+    def sending(cls, image_at: Callable[[int], np.ndarray] | None = None, fps: float = 15.0,
+                limit: int = 600, cycle: int | None = None, keep_images: bool = True) -> Caller:
+        """A caller whose camera shows ``image_at(i)`` (default: a moving 160x120 pattern)."""
+        from ..media import pattern_frame
+
+        track = PatternTrack(image_at or (lambda i: pattern_frame(i, 120, 160)), fps, limit, cycle)
+        return cls(track, keep_images=keep_images)
+
+    async def connect(self, server: Server, **style: Any) -> None:
+        """Offer, get the answer, and start reading what comes back."""
+        self.pc.addTrack(self.track)
+        self.channel = self.pc.createDataChannel("control")
+        self.channel.on("message", lambda m: self.messages.append({**json.loads(m), "_at": time.monotonic()}))
+
+        @self.pc.on("track")
+        def on_track(track: MediaStreamTrack) -> None:
+            if track.kind == "video":
+                self._tasks.append(asyncio.ensure_future(self._read(track)))
+
+        await self.pc.setLocalDescription(await self.pc.createOffer())
+        status, body = await server.call("POST", "/api/sessions", json={
+            "type": "offer", "sdp": self.pc.localDescription.sdp, **style})
+        assert status == 201, body
+        self.session_id = body["session_id"]
+        await self.pc.setRemoteDescription(RTCSessionDescription(body["sdp"], body["type"]))
+
+    async def _read(self, track: MediaStreamTrack) -> None:
+        while True:
+            try:
+                frame = await track.recv()
+            except MediaStreamError:
+                return
+            self.received += 1
+            image = frame.to_ndarray(format="rgb24") if self.keep_images else _NO_IMAGE
+            self.frames.append(Received(image, frame.pts, time.monotonic()))
+
+    async def wait_frames(self, count: int, limit: float = 30.0) -> None:
+        """Wait (bounded) until ``count`` frames came back in all."""
+        deadline = time.monotonic() + limit
+        while self.received < count:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"only {self.received} frames came back in {limit} s (wanted {count})")
+            await asyncio.sleep(0.02)
+
+    async def wait_message(self, kind: str, limit: float = 15.0,
+                           match: Callable[[dict[str, Any]], bool] = lambda m: True) -> dict[str, Any]:
+        """Wait (bounded) for a data channel message of ``kind``; consume messages up to it."""
+        deadline = time.monotonic() + limit
+        while True:
+            while self.messages:
+                message = self.messages.popleft()
+                if message.get("type") == kind and match(message):
+                    return message
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no {kind!r} message in {limit} s")
+            await asyncio.sleep(0.02)
+
+    async def wait_channel_open(self, limit: float = 15.0) -> None:
+        deadline = time.monotonic() + limit
+        while self.channel.readyState != "open":
+            if time.monotonic() > deadline:
+                raise AssertionError("the data channel did not open")
+            await asyncio.sleep(0.02)
+
+    def send(self, message: dict[str, Any]) -> None:
+        self.channel.send(json.dumps(message))
+
+    async def close(self) -> None:
+        """Hang up and stop reading."""
+        self.track.stop()
+        await self.pc.close()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+def run(coro: Any, limit: float = 120.0) -> Any:
+    """Run a test scenario in a fresh event loop, bounded by ``limit`` seconds."""
+    return asyncio.run(asyncio.wait_for(coro, limit))
+
+
+def mean_abs_diff(a: np.ndarray, b: np.ndarray) -> float:
+    """Mean absolute difference of two same-sized images (0..255)."""
+    return float(np.mean(np.abs(a.astype(np.int16) - b.astype(np.int16))))
+
+
+@contextlib.asynccontextmanager
+async def started_engine(model: str, max_batch: int = 4) -> AsyncIterator[Engine]:
+    """A CPU engine for ``model``, stopped after the block."""
+    from streamer.inference.backends import BackendOptions
+
+    engine = Engine.create(model, BackendOptions(backend="cpu", threads=2), max_batch=max_batch,
+                           use_disk_cache=False)
+    await engine.start()
+    try:
+        yield engine
+    finally:
+        await engine.stop(drain=False)

@@ -1,0 +1,163 @@
+"""End to end in a real Chromium: fake camera -> page -> server -> stylized video on the page.
+
+Needs Debian's ``chromium`` (``apt-get install -y chromium``) and the Python ``playwright``
+package; Playwright's own browser download is not used. See DEVELOPERS.md.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from streamer.config import ProcessingSize
+from streamer.server import ServerSettings
+
+from .harness import checker, mean_abs_diff, png_bytes, run, running_server, started_engine
+
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "artifacts" / "browser"
+TOKEN = "browser-test-token"
+
+#: the flags DEVELOPERS.md documents: headless, offline, fake camera granted without a prompt
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
+    "--allow-loopback-in-peer-connection",
+]
+
+# Draws a video element into a small canvas and returns its RGBA pixels as base64.
+GRAB = """([id, w, h]) => {
+  const video = document.getElementById(id);
+  const canvas = document.createElement('canvas');
+  canvas.width = w; canvas.height = h;
+  const ctx = canvas.getContext('2d', {willReadFrequently: true});
+  ctx.drawImage(video, 0, 0, w, h);
+  const data = ctx.getImageData(0, 0, w, h).data;
+  let s = '';
+  for (let i = 0; i < data.length; i += 8192) s += String.fromCharCode(...data.subarray(i, i + 8192));
+  return btoa(s);
+}"""
+
+
+def chromium_path() -> str:
+    """Debian's Chromium binary (``$STREAMER_CHROMIUM`` overrides); skips the test if absent."""
+    for candidate in (os.environ.get("STREAMER_CHROMIUM"), "/usr/lib/chromium/chromium", shutil.which("chromium")):
+        if candidate and Path(candidate).is_file() and os.access(candidate, os.X_OK):
+            return candidate
+    pytest.skip("Chromium is not installed (apt-get install -y chromium), or set STREAMER_CHROMIUM")
+
+
+async def _grab(page, element: str) -> np.ndarray:  # noqa: ANN001
+    raw = base64.b64decode(await page.evaluate(GRAB, [element, 160, 120]))
+    return np.frombuffer(raw, np.uint8).reshape(120, 160, 4)[..., :3]
+
+
+async def _frames_out(page) -> int:  # noqa: ANN001
+    return int(await page.evaluate("window.streamer.server ? window.streamer.server.frames_out : 0"))
+
+
+async def _wait_frames(page, count: int) -> None:  # noqa: ANN001
+    """Wait until the server reports ``count`` more frames sent to this page (bounded)."""
+    start = await _frames_out(page)
+    await page.wait_for_function("(n) => window.streamer.server && window.streamer.server.frames_out >= n",
+                                 arg=start + count, timeout=30_000)
+
+
+def test_browser_when_page_opened_then_stylized_video_plays_and_styles_switch(model: str) -> None:
+    executable = chromium_path()
+    playwright = pytest.importorskip("playwright.async_api", reason="the Python playwright package is missing")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+
+    async def scenario() -> dict:
+        settings = ServerSettings(port=0, size=ProcessingSize(128), token=TOKEN)
+        async with started_engine(model) as engine, running_server(engine, settings) as server, \
+                playwright.async_playwright() as pw:
+            first, second = server.style_names
+            with tempfile.TemporaryDirectory(prefix="streamer-chromium-") as profile:
+                context = await pw.chromium.launch_persistent_context(
+                    profile, executable_path=executable, headless=True, args=CHROMIUM_ARGS)
+                try:
+                    page = await context.new_page()
+                    console: list[str] = []
+                    page.on("console", lambda m: console.append(f"{m.type}: {m.text}"))
+                    opened = time.monotonic()
+                    await page.goto(f"{server.url}/#token={TOKEN}")
+                    try:
+                        await page.wait_for_function(
+                            "() => document.getElementById('remote').videoWidth > 0"
+                            " && window.streamer.connection === 'connected'", timeout=60_000)
+                    except Exception as exc:
+                        await page.screenshot(path=str(ARTIFACTS / "failed_start.png"))
+                        raise AssertionError(f"video did not start ({exc}); console: {console}") from None
+                    first_video = time.monotonic() - opened
+                    width = await page.evaluate("document.getElementById('remote').videoWidth")
+                    await _wait_frames(page, 5)
+                    camera = await _grab(page, "local")
+                    first_a = await _grab(page, "remote")
+                    await _wait_frames(page, 3)
+                    first_b = await _grab(page, "remote")
+                    assert await page.evaluate("window.streamer.selected") == first
+
+                    await page.click(f'#gallery button[data-style="{second}"]')
+                    await page.wait_for_function(
+                        "(name) => window.streamer.styleAck && window.streamer.styleAck.style === name",
+                        arg=second, timeout=30_000)
+                    await _wait_frames(page, 5)
+                    switched = await _grab(page, "remote")
+                    shot = ARTIFACTS / "serve_page.png"
+                    await page.screenshot(path=str(shot), full_page=True)
+                    meters = await page.evaluate(
+                        "[document.getElementById('fps').textContent, document.getElementById('rtt').textContent]")
+
+                    uploaded = None
+                    if engine.model_set.predictor is not None:
+                        image = ARTIFACTS / "upload_style.png"
+                        image.write_bytes(png_bytes(checker(200, 200)[::-1].copy()))
+                        await page.set_input_files("#upload", str(image))
+                        await page.wait_for_function(
+                            "() => window.streamer.styleAck && window.streamer.styleAck.style.startsWith('upload-')",
+                            timeout=30_000)
+                        uploaded = await page.evaluate("window.streamer.styleAck.style")
+                    session_count = len(server.registry)
+                    errors = await page.evaluate("window.streamer.errors")
+                    await page.close(run_before_unload=True)  # the tab goes away
+                    freed_after = await server.wait_sessions(0, limit=20)
+                finally:
+                    await context.close()
+            return {"first_video": first_video, "width": width, "camera": camera, "first_a": first_a,
+                    "first_b": first_b, "switched": switched, "shot": shot, "meters": meters, "uploaded": uploaded,
+                    "sessions": session_count, "errors": errors, "freed_after": freed_after}
+
+    r = run(scenario(), limit=240)
+    stylized_vs_camera = mean_abs_diff(r["first_a"], r["camera"])
+    same_style = mean_abs_diff(r["first_a"], r["first_b"])
+    across_styles = mean_abs_diff(r["first_b"], r["switched"])
+    print(f"\nscreenshot: {r['shot']}\nstylized video after {r['first_video']:.2f} s, videoWidth {r['width']}; "
+          f"stylized vs camera {stylized_vs_camera:.1f}; "
+          f"same style a moment later {same_style:.1f}; after the switch {across_styles:.1f}; "
+          f"page shows fps {r['meters'][0]}, round trip {r['meters'][1]}; upload {r['uploaded']}; "
+          f"tab closed -> session freed after {r['freed_after']:.2f} s")
+    assert r["width"] > 0 and r["sessions"] == 1
+    assert stylized_vs_camera > 25.0, "the page shows the camera, not a stylized picture"
+    assert across_styles > 2.0 * same_style + 5.0, "switching style from the page did not change the video"
+    assert r["meters"][0] not in ("", "–") and r["meters"][1].endswith("ms")
+    assert r["errors"] == []
+    assert r["shot"].is_file()
+
+
+def test_browser_chromium_args_match_the_docs() -> None:
+    text = (ROOT / "DEVELOPERS.md").read_text(encoding="utf-8")
+    missing = [arg for arg in CHROMIUM_ARGS if arg not in text]
+    assert not missing, f"DEVELOPERS.md does not list {missing}"
+
+

@@ -1,0 +1,67 @@
+"""``streamer serve`` as a user runs it: refuses unsafe binds, serves, shuts down on SIGTERM."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _streamer(*args: str, **kwargs: object) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env.pop("STREAMER_TOKEN", None)
+    return subprocess.Popen([sys.executable, "-m", "streamer", *args], cwd=ROOT, env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kwargs)  # type: ignore[call-overload]
+
+
+def test_serve_when_public_host_without_token_then_refuses_with_message() -> None:
+    proc = _streamer("serve", "--host", "0.0.0.0", "--port", "0")
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1
+    assert "--token" in err and "--insecure" in err and "Traceback" not in err
+
+
+def test_serve_when_bad_ice_server_then_refuses_with_message() -> None:
+    proc = _streamer("serve", "--ice-server", "http://example.org")
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1 and "invalid ICE server" in err and "Traceback" not in err
+
+
+def test_serve_when_started_then_answers_and_stops_cleanly_on_sigterm(model: str) -> None:
+    proc = _streamer("serve", "--port", "0", "--model", model, "--size", "128", "--token", "a-long-enough-token")
+    try:
+        line = proc.stdout.readline()  # type: ignore[union-attr]
+        match = re.search(r"open (http://127\.0\.0\.1:\d+/)#token=a-long-enough-token", line)
+        assert match, (line, proc.stderr.read() if proc.poll() is not None else "")  # type: ignore[union-attr]
+        request = urllib.request.Request(match.group(1) + "api/info",
+                                         headers={"Authorization": "Bearer a-long-enough-token"})
+        with urllib.request.urlopen(request, timeout=30) as response:
+            info = json.load(response)
+        assert info["model"] == model and info["sessions"] == 0
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, err
+    assert "shutting down" in err and "Traceback" not in err
+
+
+def test_serve_when_port_taken_then_clear_message(model: str) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        proc = _streamer("serve", "--port", str(port), "--model", model, "--size", "128")
+        _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 1 and f"cannot listen on 127.0.0.1:{port}" in err and "Traceback" not in err
