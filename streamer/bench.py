@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import os
+import platform
 import statistics
 import tempfile
 import time
@@ -35,9 +37,23 @@ from .inference.worker import InferenceWorker
 from .styles import BuiltinStyle, StyleRecipe
 
 __all__ = ["PipelineResult", "TransformResult", "bench_pipeline", "bench_predictor", "bench_transform",
-           "time_call"]
+           "machine_description", "time_call"]
 
 SIZES = ((384, 384), (480, 640), (720, 1280))
+
+
+def machine_description() -> str:
+    """CPU model, usable cores, OS and Python version, for benchmark headers."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return f"{cpu}, {cores} cores, {platform.system()} {platform.release()}, Python {platform.python_version()}"
 
 
 def time_call(fn: Callable[[], object], min_seconds: float = 1.5, min_runs: int = 5, warmup: int = 2) -> float:

@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 from dataclasses import asdict
 from pathlib import Path
 
-from ..bench import SIZES, PipelineResult, TransformResult, bench_pipeline, bench_predictor, bench_transform
+from ..bench import (
+    SIZES,
+    PipelineResult,
+    TransformResult,
+    bench_pipeline,
+    bench_predictor,
+    bench_transform,
+    machine_description,
+)
 from ..config import Backend, ProcessingSize
 from ..errors import ConfigError
 from ..inference.backends import default_threads
@@ -31,19 +37,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seconds", type=float, default=1.5, help="minimum timing per measurement")
     parser.add_argument("--skip-pipeline", action="store_true", help="only time the models")
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write the figures as JSON")
-
-
-def _machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return f"{cpu}, {cores} cores, {platform.system()} {platform.release()}, Python {platform.python_version()}"
 
 
 def _default_clip(frames: int) -> Path:
@@ -96,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
     sets = [find_model_set(m) for m in args.model] if args.model else available_model_sets()
     if not sets:
         raise ConfigError("no model sets found to benchmark")
-    print(f"machine: {_machine()}; {args.threads} inference threads\n")
+    print(f"machine: {machine_description()}; {args.threads} inference threads\n")
     transforms: list[TransformResult] = []
     predictors: dict[str, float | None] = {}
     for model_set in sets:
@@ -116,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
         print("\n".join(_pipeline_table(pipelines)))
     if args.json:
         args.json.write_text(json.dumps({
-            "machine": _machine(), "threads": args.threads,
+            "machine": machine_description(), "threads": args.threads,
             "transform": [asdict(r) for r in transforms], "predictor_ms": predictors,
             "pipeline": [asdict(p) | {"pipeline_vs_bare": p.pipeline_vs_bare, "pipeline_vs_naive": p.pipeline_vs_naive}
                          for p in pipelines],

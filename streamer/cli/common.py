@@ -13,13 +13,14 @@ from ..styles import StyleRecipe
 __all__ = [
     "add_engine_arguments",
     "add_style_arguments",
+    "positive_int",
     "create_engine",
     "create_recipe",
     "processing_size",
 ]
 
 
-def _positive_int(text: str) -> int:
+def positive_int(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
@@ -47,7 +48,7 @@ def add_engine_arguments(parser: argparse.ArgumentParser, default_size: str = "3
     group.add_argument("--backend", choices=[b.value for b in Backend], default=Backend.AUTO.value,
                        help="gpu = float16 model on a GPU, cpu = int8 model with XNNPACK, "
                             "auto = GPU if it works, else CPU (default: %(default)s)")
-    group.add_argument("--threads", type=_positive_int, default=default_threads(),
+    group.add_argument("--threads", type=positive_int, default=default_threads(),
                        help="CPU threads for inference (default: %(default)s)")
     group.add_argument("--gpu-delegate", metavar="LIB",
                        help="TFLite GPU delegate library (default: $STREAMER_GPU_DELEGATE or "

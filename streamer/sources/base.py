@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import abc
 import re
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from time import monotonic
 from typing import Any
 
 from ..frames import Frame
 
-__all__ = ["AudioPacket", "Source", "SourceInfo", "redact"]
+__all__ = ["AudioPacket", "Source", "SourceInfo", "error_detail", "redact"]
 
 _CREDENTIALS = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<auth>[^/@\s]*@)")
 
@@ -30,6 +30,11 @@ def redact(url: str) -> str:
     return _CREDENTIALS.sub(r"\g<scheme>***@", url)
 
 
+def error_detail(exc: BaseException) -> str:
+    """The reason an I/O error gives (FFmpeg's ``strerror`` without the URL), redacted."""
+    return redact(getattr(exc, "strerror", None) or str(exc) or type(exc).__name__)
+
+
 @dataclass(frozen=True)
 class SourceInfo:
     """What an opened source delivers.
@@ -39,6 +44,7 @@ class SourceInfo:
     :param height: frame height in pixels.
     :param fps: nominal frame rate, if known.
     :param reconnectable: worth reopening after a disconnect or stall (network streams).
+    :param finite: ends on its own (a file): reaching its end is not an error.
     :param audio: a stream whose packets can be passed through to a recording (``None`` if none).
     :param notes: things the user should know, e.g. the mode a camera granted instead of the one
         asked for.
@@ -49,6 +55,7 @@ class SourceInfo:
     height: int
     fps: float | None = None
     reconnectable: bool = False
+    finite: bool = False
     audio: Any = None
     notes: tuple[str, ...] = ()
 
@@ -72,7 +79,7 @@ class AudioPacket:
     packet: Any
     time: float | None
     epoch: int = 0
-    captured_at: float = field(default_factory=time.monotonic)
+    captured_at: float = field(default_factory=monotonic)
 
 
 class Source(abc.ABC):

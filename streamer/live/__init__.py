@@ -1,0 +1,34 @@
+"""Live sessions: a camera or network stream stylized as it arrives, out to windows, streams,
+virtual cameras and recordings, with the lowest latency the hardware allows.
+
+Data path: ``sources`` -> :class:`CaptureThread` (newest frame only) -> the engine's
+drop-oldest queue -> :class:`SinkRunner` per sink (``sinks``).
+"""
+
+from .capture import Backoff, CaptureState, CaptureThread
+from .clock import TIME_BASE, Timeline
+from .controls import KEYS, Command, StyleControl
+from .fanout import SinkRunner
+from .pipeline import LiveResult, LiveSession, LiveSettings
+from .stats import LatencyMeter, LiveSnapshot, RateMeter, status_line
+from .status import StatusPrinter
+
+__all__ = [
+    "KEYS",
+    "TIME_BASE",
+    "Backoff",
+    "CaptureState",
+    "CaptureThread",
+    "Command",
+    "LatencyMeter",
+    "LiveResult",
+    "LiveSession",
+    "LiveSettings",
+    "LiveSnapshot",
+    "RateMeter",
+    "SinkRunner",
+    "StatusPrinter",
+    "StyleControl",
+    "Timeline",
+    "status_line",
+]

@@ -1,0 +1,89 @@
+"""A preview window through OpenCV's HighGUI (needs the GUI build: ``pip install opencv-python``).
+
+Keys pressed in the window are handed to ``on_key``; closing the window ends the session.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import cv2
+
+from ..errors import SinkError
+from ..frames import Frame
+from ..sources.base import SourceInfo
+from .base import Sink, SinkClosed
+
+__all__ = ["PreviewSink", "gui_problem"]
+
+_NO_KEY = -1
+
+
+def gui_problem(gui: Any = cv2, environ: dict[str, str] | None = None, platform: str = sys.platform) -> str | None:
+    """Why a window cannot be shown here, or None if it can."""
+    env = os.environ if environ is None else environ
+    info = gui.getBuildInformation() if hasattr(gui, "getBuildInformation") else ""
+    gui_line = next((line for line in info.splitlines() if line.strip().startswith("GUI:")), "")
+    if gui_line and gui_line.split(":", 1)[1].strip().upper() in ("", "NONE"):
+        return ("this OpenCV has no GUI support (opencv-python-headless); for --show install "
+                "the GUI build: pip install 'streamer[gui]'")
+    if platform.startswith("linux") and not (env.get("DISPLAY") or env.get("WAYLAND_DISPLAY")):
+        return "no display to show the preview window on (DISPLAY is not set)"
+    return None
+
+
+class PreviewSink(Sink):
+    """Shows stylized frames in a window.
+
+    :param title: window title.
+    :param on_key: receives each key pressed in the window, as a one-character string.
+    :param gui: the HighGUI functions (``cv2`` by default; tests pass a stand-in).
+    """
+
+    name = "preview"
+
+    def __init__(self, title: str = "streamer", on_key: Callable[[str], None] | None = None,
+                 gui: Any = cv2) -> None:
+        self.title = title
+        self.on_key = on_key
+        self._gui = gui
+        self._open = False
+
+    def check(self) -> None:
+        problem = gui_problem(self._gui)
+        if problem is not None:
+            raise SinkError(f"cannot show the preview: {problem}")
+
+    def open(self, frame: Frame, source: SourceInfo) -> None:
+        try:
+            self._gui.namedWindow(self.title, cv2.WINDOW_NORMAL)
+            self._gui.resizeWindow(self.title, frame.width, frame.height)
+        except cv2.error as exc:
+            raise SinkError(f"cannot open the preview window: {exc}") from exc
+        self._open = True
+
+    def write(self, frame: Frame) -> None:
+        self._gui.imshow(self.title, cv2.cvtColor(frame.image, cv2.COLOR_RGB2BGR))
+        self._poll()
+
+    def idle(self) -> None:
+        self._poll()
+
+    def _poll(self) -> None:
+        key = self._gui.waitKey(1)
+        if key != _NO_KEY and self.on_key is not None and 0 <= key & 0xFF < 128:
+            self.on_key(chr(key & 0xFF))
+        if self._gui.getWindowProperty(self.title, cv2.WND_PROP_VISIBLE) < 1:
+            raise SinkClosed("preview window closed")
+
+    def close(self) -> None:
+        if self._open:
+            self._open = False
+            try:
+                self._gui.destroyWindow(self.title)
+                self._gui.waitKey(1)
+            except cv2.error:
+                pass  # the window is already gone

@@ -1,0 +1,99 @@
+"""Meters of a live session and the status line."""
+
+from pathlib import Path
+
+import pytest
+
+from streamer.live.stats import LatencyMeter, LiveSnapshot, RateMeter, status_line
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_rate_meter_when_events_are_regular_reports_their_rate() -> None:
+    clock = _Clock()
+    meter = RateMeter(window=2.0, clock=clock)
+    for i in range(31):
+        meter.tick(i / 30)
+    clock.now = 1.0
+    assert meter.rate() == pytest.approx(30.0)
+    clock.now = 10.0  # everything left the window
+    assert meter.rate() == 0.0
+
+
+def test_latency_meter_when_full_keeps_only_recent_samples() -> None:
+    meter = LatencyMeter(keep=100)
+    for value in range(1000):
+        meter.add(value / 1000)
+    assert meter.count == 1000
+    assert len(meter.samples()) == 100
+    assert meter.percentile(50) == pytest.approx(0.9495)
+    assert LatencyMeter().percentile(95) is None
+
+
+def test_status_line_when_reconnecting_says_so() -> None:
+    snap = LiveSnapshot(elapsed_s=3.0, state="reconnecting", source="rtsp://***@cam/x", backend="cpu int8",
+                        style="starry", strength=0.8, fps_in=30.0, fps_out=3.4, inference_ms=290.0,
+                        latency_p50_ms=310.0, latency_p95_ms=330.0, frames_in=90, frames_out=10,
+                        dropped_capture=5, dropped_engine=70, max_pending=2, reconnects=1)
+    line = status_line(snap)
+    assert line.startswith("RECONNECTING | in 30.0 fps | out  3.4 fps | infer 290 ms")
+    assert "p50 310 / p95 330 ms" in line and "dropped 75" in line and "starry @ 0.80" in line
+    assert snap.as_dict()["dropped"] == 75
+
+
+def _snapshot(**changes: object) -> LiveSnapshot:
+    values: dict[str, object] = dict(
+        elapsed_s=1.0, state="running", source="cam", backend="cpu int8", style="starry", strength=1.0,
+        fps_in=30.0, fps_out=30.0, inference_ms=10.0, latency_p50_ms=20.0, latency_p95_ms=30.0,
+        frames_in=30, frames_out=30, dropped_capture=0, dropped_engine=0, max_pending=1, reconnects=0)
+    values.update(changes)
+    return LiveSnapshot(**values)  # type: ignore[arg-type]
+
+
+def test_status_printer_when_not_a_terminal_prints_lines_and_keeps_json_current(tmp_path: Path) -> None:
+    import io
+    import json
+
+    from streamer.live.status import StatusPrinter
+
+    out = io.StringIO()
+    printer = StatusPrinter(out, show=True, stats_json=tmp_path / "stats.json")
+    printer(_snapshot(frames_out=1))
+    printer(_snapshot(frames_out=2))
+    printer.finish()
+    assert out.getvalue().count("\n") == 2 and "\r" not in out.getvalue()
+    assert json.loads((tmp_path / "stats.json").read_text())["frames_out"] == 2
+    assert [p.name for p in tmp_path.iterdir()] == ["stats.json"]
+
+
+def test_status_printer_when_on_a_terminal_redraws_and_clears_it_for_log_messages() -> None:
+    import io
+    import logging
+
+    from streamer.live.status import StatusPrinter
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    term = Terminal()
+    handler = logging.StreamHandler(term)
+    root = logging.getLogger()
+    root.addHandler(handler)
+    try:
+        printer = StatusPrinter(term)
+        printer(_snapshot())
+        logging.getLogger("streamer.test").warning("reconnecting")
+        printer.finish()
+        logging.getLogger("streamer.test").warning("after")
+    finally:
+        root.removeHandler(handler)
+    text = term.getvalue()
+    assert text.startswith("\x1b[Kin 30.0 fps") and "\r\x1b[Kreconnecting\n" in text
+    assert text.endswith("\nafter\n")
