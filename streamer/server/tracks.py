@@ -5,43 +5,21 @@ from __future__ import annotations
 import time
 from fractions import Fraction
 
-import cv2
-import numpy as np
 from aiortc.mediastreams import VIDEO_TIME_BASE, MediaStreamError, MediaStreamTrack
 from av import VideoFrame
 
 from ..buffers import BufferClosed, FrameBuffer
 from ..frames import Frame
+from ..pixels import rgb_from_video, video_from_rgb
 from .stats import SessionStats
 
 __all__ = ["StylizedTrack", "frame_from_video"]
 
 
-def _even(width: int, height: int) -> bool:
-    return width % 2 == 0 and height % 2 == 0
-
-
 def frame_from_video(video: VideoFrame, seq: int) -> Frame:
-    """Convert a decoded WebRTC frame to an RGB :class:`Frame` (arrival time = now).
-
-    Runs on the event loop for every incoming frame, so the usual I420 case goes through OpenCV
-    (a fraction of a millisecond at 640x480) rather than a new swscale context per frame.
-    """
-    if video.format.name == "yuv420p" and _even(video.width, video.height):
-        image = cv2.cvtColor(video.to_ndarray(format="yuv420p"), cv2.COLOR_YUV2RGB_I420)
-    else:
-        image = video.to_ndarray(format="rgb24")
+    """Convert a decoded WebRTC frame to an RGB :class:`Frame` (arrival time = now)."""
     time_base = Fraction(video.time_base) if video.time_base is not None else None
-    return Frame(image, pts=video.pts, time_base=time_base, seq=seq, captured_at=time.monotonic())
-
-
-def _to_video(image: np.ndarray) -> VideoFrame:
-    """An RGB image as the I420 frame the encoder wants (converted here, cheaply, with OpenCV)."""
-    height, width = image.shape[:2]
-    if _even(width, height):
-        i420 = cv2.cvtColor(image, cv2.COLOR_RGB2YUV_I420).astype(np.uint8, copy=False)
-        return VideoFrame.from_ndarray(i420, format="yuv420p")
-    return VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
+    return Frame(rgb_from_video(video), pts=video.pts, time_base=time_base, seq=seq, captured_at=time.monotonic())
 
 
 class StylizedTrack(MediaStreamTrack):
@@ -74,7 +52,7 @@ class StylizedTrack(MediaStreamTrack):
         except BufferClosed:
             self.stop()
             raise MediaStreamError from None
-        video = _to_video(frame.image)
+        video = video_from_rgb(frame.image)
         video.pts = self._next_pts(frame)
         video.time_base = VIDEO_TIME_BASE
         self._stats.frames_out.tick()

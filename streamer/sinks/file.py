@@ -21,6 +21,7 @@ from ..buffers import BufferClosed, FrameBuffer
 from ..config import QueuePolicy
 from ..errors import ConfigError, SinkError, media_errors
 from ..frames import Frame
+from ..pixels import video_from_rgb
 
 __all__ = ["EncoderSettings", "MediaWriter", "default_video_codec"]
 
@@ -213,7 +214,7 @@ class MediaWriter:
     def _encode(self, frame: Frame) -> None:
         if frame.width != self.width or frame.height != self.height:
             raise SinkError(f"frame is {frame.width}x{frame.height}, the output {self.width}x{self.height}")
-        out = av.VideoFrame.from_ndarray(frame.image, format="rgb24")
+        out = video_from_rgb(frame.image, self._video.pix_fmt)
         out.pts = frame.pts
         out.time_base = self.time_base
         for packet in self._video.encode(out):

@@ -16,6 +16,7 @@ import av
 
 from ..errors import ConfigError, SinkError
 from ..frames import Frame
+from ..pixels import video_from_rgb
 from ..sources.base import SourceInfo, error_detail, redact
 from ..sources.stream import RTSP_TRANSPORTS
 from .base import Sink, fit, fit_even
@@ -88,7 +89,7 @@ class RtspSink(Sink):
         pts = frame.pts or 0
         if self._first_pts is None:
             self._first_pts = pts
-        out = av.VideoFrame.from_ndarray(fit(frame.image, *self._size), format="rgb24")
+        out = video_from_rgb(fit(frame.image, *self._size))
         out.pts = pts - self._first_pts
         out.time_base = self._time_base
         try:

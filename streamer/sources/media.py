@@ -21,6 +21,7 @@ from ..buffers import BufferClosed, FrameBuffer
 from ..config import QueuePolicy
 from ..errors import DecodeError, SourceOpenError, media_errors
 from ..frames import Frame
+from ..pixels import rgb_from_video
 
 __all__ = ["MediaReader", "VideoInfo"]
 
@@ -188,4 +189,4 @@ class MediaReader:
         if pts is None:
             rate = self.info.rate if self.info else None
             pts = int(seq / rate / time_base) if rate else seq
-        return Frame(decoded.to_ndarray(format="rgb24"), pts=pts, time_base=time_base, seq=seq)
+        return Frame(rgb_from_video(decoded), pts=pts, time_base=time_base, seq=seq)

@@ -24,6 +24,7 @@ import av
 
 from ..errors import ConfigError, SourceEndedError, SourceOpenError, SourceTimeoutError
 from ..frames import Frame
+from ..pixels import rgb_from_video
 from .base import AudioPacket, Source, SourceInfo, error_detail, redact
 
 __all__ = ["RTSP_TRANSPORTS", "StreamSource", "is_network_url"]
@@ -247,7 +248,7 @@ class StreamSource(Source):
 
     def _to_frame(self, decoded: Any) -> Frame:
         time_base = decoded.time_base or self._video.time_base
-        frame = Frame(decoded.to_ndarray(format="rgb24"), pts=decoded.pts, time_base=time_base, seq=self._seq)
+        frame = Frame(rgb_from_video(decoded), pts=decoded.pts, time_base=time_base, seq=self._seq)
         self._seq += 1
         return frame
 

@@ -1,0 +1,38 @@
+"""Converting between PyAV video frames and RGB arrays, fast.
+
+FFmpeg's swscale builds a conversion per call and took 5-7 ms per 720p frame here; OpenCV's
+I420 conversions (same BT.601 limited-range coefficients, mean difference < 0.2/255) take
+0.4-2.5 ms. The common case, even-sized 4:2:0 video, goes through OpenCV; anything else
+through PyAV.
+"""
+
+from __future__ import annotations
+
+import av
+import cv2
+import numpy as np
+
+__all__ = ["rgb_from_video", "video_from_rgb"]
+
+
+def _even(width: int, height: int) -> bool:
+    return width % 2 == 0 and height % 2 == 0
+
+
+def rgb_from_video(frame: av.VideoFrame) -> np.ndarray:
+    """The frame's pixels as an ``H x W x 3`` uint8 RGB array."""
+    if frame.format.name == "yuv420p" and _even(frame.width, frame.height):
+        return cv2.cvtColor(frame.to_ndarray(format="yuv420p"), cv2.COLOR_YUV2RGB_I420)
+    return frame.to_ndarray(format="rgb24")
+
+
+def video_from_rgb(image: np.ndarray, pix_fmt: str = "yuv420p") -> av.VideoFrame:
+    """An ``H x W x 3`` uint8 RGB array as a video frame, converted to ``pix_fmt`` where cheap.
+
+    The encoder converts whatever it gets to its own format, so the result only needs to be
+    ``pix_fmt`` when that is fast; otherwise an ``rgb24`` frame is returned.
+    """
+    height, width = image.shape[:2]
+    if pix_fmt == "yuv420p" and _even(width, height):
+        return av.VideoFrame.from_ndarray(cv2.cvtColor(image, cv2.COLOR_RGB2YUV_I420), format="yuv420p")
+    return av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
