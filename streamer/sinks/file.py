@@ -22,6 +22,7 @@ from ..config import QueuePolicy
 from ..errors import ConfigError, SinkError, media_errors
 from ..frames import Frame
 from ..pixels import video_from_rgb
+from ..priority import run_in_background_priority
 
 __all__ = ["EncoderSettings", "MediaWriter", "default_video_codec"]
 
@@ -106,17 +107,20 @@ class MediaWriter:
     :param rate: nominal frame rate (container metadata).
     :param copy_streams: input streams whose packets will be passed through (or re-encoded
         when the container cannot hold their codec, with a notice).
+    :param background: encode at lower CPU priority than inference (batch work; live
+        recordings pass False).
     """
 
     def __init__(self, path: str | Path, width: int, height: int, time_base: Fraction,
                  rate: Fraction | None = None, copy_streams: Sequence[Any] = (),
-                 settings: EncoderSettings | None = None, buffer: int = 8) -> None:
+                 settings: EncoderSettings | None = None, buffer: int = 8, background: bool = True) -> None:
         self.path = Path(path)
         self.temp_path = temporary_path(self.path)
         self.width, self.height = width, height
         self.time_base = time_base
         self.rate = rate
         self.settings = settings or EncoderSettings()
+        self.background = background
         self.notices: list[str] = []  #: what was re-encoded or dropped, and why
         self._copy_sources = list(copy_streams)
         self._container: Any = None
@@ -196,6 +200,8 @@ class MediaWriter:
             self.notices.append(f"{source.type} stream #{source.index} ({codec}) left out: {reason}")
 
     def _run(self) -> None:
+        if self.background:
+            run_in_background_priority()
         try:
             while True:
                 try:

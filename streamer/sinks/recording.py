@@ -54,7 +54,7 @@ class RecordingSink(Sink):
         self._audio_stream = source.audio if self.audio else None
         copies = [self._audio_stream] if self._audio_stream is not None else []
         writer = MediaWriter(self.path, frame.width, frame.height, frame.time_base, rate=None,
-                             copy_streams=copies, settings=self.settings)
+                             copy_streams=copies, settings=self.settings, background=False)
         writer.open()
         for notice in writer.notices:
             logger.warning("%s: %s", self.path.name, notice)

@@ -22,6 +22,7 @@ from ..config import QueuePolicy
 from ..errors import DecodeError, SourceOpenError, media_errors
 from ..frames import Frame
 from ..pixels import rgb_from_video
+from ..priority import run_in_background_priority
 
 __all__ = ["MediaReader", "VideoInfo"]
 
@@ -52,6 +53,7 @@ class MediaReader:
 
     :param path: file path or FFmpeg URL.
     :param buffer: decoded frames held ahead of the consumer (the thread waits beyond that).
+    :param background: run the thread at lower CPU priority than inference (batch work).
 
     .. code-block:: python
 
@@ -61,8 +63,9 @@ class MediaReader:
                 ...  # Frame or av.Packet (of reader.copy_streams)
     """
 
-    def __init__(self, path: str | Path, buffer: int = 8) -> None:
+    def __init__(self, path: str | Path, buffer: int = 8, background: bool = True) -> None:
         self.path = str(path)
+        self.background = background
         self._container: Any = None
         self._video: Any = None
         self.copy_streams: list[Any] = []
@@ -152,6 +155,8 @@ class MediaReader:
 
     # -- the thread -----------------------------------------------------------------------
     def _run(self) -> None:
+        if self.background:
+            run_in_background_priority()
         try:
             self._demux()
         except BufferClosed:
