@@ -23,6 +23,7 @@ from .errors import EngineClosedError, StyleError
 from .frames import Frame
 from .inference.backends import BackendOptions, BackendReport
 from .inference.catalog import ModelSet, find_model_set
+from .inference.modelfile import file_sha256
 from .inference.stylizer import Stylizer
 from .inference.worker import InferenceWorker, Lane, LaneStats
 from .styles import EmbeddingCache, StyleResolver, default_cache_dir, load_builtin_styles
@@ -123,7 +124,7 @@ class Engine:
         builtins = load_builtin_styles(model_set.styles_file)
         predictor_sha = None
         if model_set.predictor is not None and model_set.predictor.is_file():
-            predictor_sha = model_set.expected_sha256(model_set.predictor) or _sha256_of(model_set.predictor)
+            predictor_sha = model_set.expected_sha256(model_set.predictor) or file_sha256(model_set.predictor)
         self.styles = StyleResolver(self.embed_image, builtins, cache or EmbeddingCache(None), predictor_sha)
 
     @classmethod
@@ -214,10 +215,3 @@ class Engine:
             "busy_seconds": round(w.busy_seconds, 3),
             "streams": {lane.name: lane.stats.as_dict() for lane in self._worker.lanes},
         }
-
-
-def _sha256_of(path: os.PathLike[str]) -> str:
-    import hashlib
-
-    with open(path, "rb") as f:
-        return hashlib.sha256(f.read()).hexdigest()

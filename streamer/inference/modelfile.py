@@ -25,6 +25,7 @@ __all__ = [
     "PredictorModel",
     "TensorInfo",
     "TransformModel",
+    "file_sha256",
 ]
 
 EMBEDDING_DIM = 100
@@ -81,7 +82,7 @@ class ModelFile:
             raise ModelError(f"cannot read model file {path}: {exc.strerror or exc}") from exc
         if len(content) < 8 or content[4:8] != _TFLITE_IDENTIFIER:
             raise ModelError(f"{path} is not a TFLite model (no TFL3 identifier)")
-        digest = hashlib.sha256(content).hexdigest()
+        digest = _sha256(content)
         if expected_sha256 and digest != expected_sha256:
             raise ModelError(f"{path} is corrupt: sha256 {digest[:12]}… != expected {expected_sha256[:12]}…")
         try:
@@ -92,6 +93,15 @@ class ModelFile:
         except (ValueError, RuntimeError) as exc:
             raise ModelError(f"{path} cannot be loaded by the TFLite runtime: {exc}") from exc
         return cls(path, content, digest, inputs, outputs)
+
+
+def _sha256(content: bytes) -> str:
+    return hashlib.sha256(content).hexdigest()
+
+
+def file_sha256(path: str | Path) -> str:
+    """Hex SHA-256 of a file's bytes."""
+    return _sha256(Path(path).read_bytes())
 
 
 def _is_image(info: TensorInfo) -> bool:
