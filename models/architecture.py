@@ -1,0 +1,125 @@
+"""Keras definitions of the student networks and their cost (MACs).
+
+The transform is built for XNNPACK on a small CPU: stride-2 encoder to 1/8 resolution,
+depthwise-separable residual blocks there, style conditioning by FiLM (per-channel scale and
+bias computed from the 100-d embedding by 1x1 convolutions on the 1x1 embedding "image"), and
+a pixel-shuffle (depth_to_space) decoder with skip connections. Every op keeps dynamic H, W
+and N, so the exported model runs at any size that is a multiple of 8.
+"""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+from keras import layers
+
+from models.config import EMBEDDING_DIM, PredictorSpec, TransformSpec
+
+
+class _Film:
+    """FiLM conditioning from the shared embedding trunk: ``relu6(x * gamma + beta)``.
+
+    ``x`` is a ReLU6 output and ``gamma = sigmoid(.)`` lies in (0, 1), so the product stays in
+    [0, 6]: in the int8 model every FiLM tensor keeps a step of about 6/255 (an unbounded
+    scale made the products span hundreds, and their rounding dominated the int8 error).
+    """
+
+    def __init__(self, trunk: keras.KerasTensor) -> None:
+        self.trunk = trunk
+        self.count = 0
+
+    def __call__(self, x: keras.KerasTensor) -> keras.KerasTensor:
+        channels = x.shape[-1]
+        self.count += 1
+        name = f"film{self.count}"
+        gamma = layers.Conv2D(channels, 1, activation="sigmoid", kernel_initializer="zeros", name=f"{name}_gamma")(
+            self.trunk
+        )
+        beta = layers.Conv2D(channels, 1, kernel_initializer="zeros", name=f"{name}_beta")(self.trunk)
+        x = layers.Add(name=f"{name}_add")([layers.Multiply(name=f"{name}_mul")([x, gamma]), beta])
+        return layers.ReLU(6.0, name=f"{name}_relu")(x)
+
+
+def _sep(
+    x: keras.KerasTensor, channels: int, stride: int = 1, name: str = "", activation: str | None = "relu6"
+) -> keras.KerasTensor:
+    """Depthwise 3x3 (optionally strided) followed by a pointwise projection (ReLU6 by default)."""
+    x = layers.DepthwiseConv2D(3, strides=stride, padding="same", name=f"{name}_dw")(x)
+    return layers.Conv2D(channels, 1, activation=activation, name=f"{name}_pw")(x)
+
+
+def _shuffle_up(x: keras.KerasTensor, channels: int, name: str) -> keras.KerasTensor:
+    """1x1 conv to 4x channels then depth_to_space: 2x upsampling with dynamic shapes."""
+    x = layers.Conv2D(4 * channels, 1, name=f"{name}_expand")(x)
+    return layers.Lambda(lambda t: tf.nn.depth_to_space(t, 2), name=f"{name}_shuffle")(x)
+
+
+def build_transform(spec: TransformSpec | None = None, size: tuple[int, int] | None = None) -> keras.Model:
+    """The style transform: (content [N,H,W,3], embedding [N,1,1,100]) -> [N,H,W,3].
+
+    ``size`` fixes H, W (only for counting MACs); by default they are dynamic.
+    """
+    spec = spec or TransformSpec()
+    c1, c2, c3 = spec.widths
+    height, width = size if size else (None, None)
+    content = keras.Input((height, width, 3), name="content")
+    embedding = keras.Input((1, 1, EMBEDDING_DIM), name="style_embedding")
+    film = _Film(layers.Conv2D(spec.film_hidden, 1, activation="relu6", name="film_trunk")(embedding))
+
+    e1 = layers.Conv2D(c1, 3, strides=2, padding="same", activation="relu6", name="enc1")(content)
+    e2 = film(_sep(e1, c2, 2, "enc2"))
+    x = film(_sep(e2, c3, 2, "enc3"))
+    for i in range(spec.blocks):
+        r = film(_sep(x, c3, name=f"res{i}a"))
+        x = layers.Add(name=f"res{i}_add")([x, _sep(r, c3, name=f"res{i}b", activation=None)])
+
+    x = layers.Add(name="dec2_skip")([_shuffle_up(x, c2, "dec2"), e2])
+    x = film(_sep(x, c2, name="dec2"))
+    x = layers.Add(name="dec1_skip")([_shuffle_up(x, c1, "dec1"), e1])
+    x = film(_sep(x, c1, name="dec1"))
+    # Clip to [0, 1] as ReLU6 fused into the last conv, then / 6: in int8 the output range is
+    # then exactly [0, 6] (a sigmoid would quantize its unbounded logits coarsely).
+    x = _sep(x, 12, name="out")
+    x = layers.Lambda(lambda t: tf.nn.depth_to_space(t, 2), name="out_shuffle")(x)
+    image = layers.Rescaling(1 / 6, name="image")(x)
+    return keras.Model([content, embedding], image, name="fast_transform")
+
+
+def _stats(x: keras.KerasTensor, name: str) -> keras.KerasTensor:
+    """Per-channel spatial mean and standard deviation (the texture statistics of a style)."""
+    mean = layers.Lambda(lambda t: tf.reduce_mean(t, axis=[1, 2], keepdims=True), name=f"{name}_mean")(x)
+    square = layers.Lambda(lambda t: tf.reduce_mean(tf.square(t), axis=[1, 2], keepdims=True), name=f"{name}_sq")(x)
+    std = layers.Lambda(lambda t: tf.sqrt(tf.nn.relu(t[1] - tf.square(t[0])) + 1e-4), name=f"{name}_std")(
+        [mean, square]
+    )
+    return layers.Concatenate(name=f"{name}_stats")([mean, std])
+
+
+def build_predictor(spec: PredictorSpec | None = None) -> keras.Model:
+    """The style predictor: style image [N,256,256,3] in [0,1] -> embedding [N,1,1,100]."""
+    image = keras.Input((256, 256, 3), name="style_image")
+    w1, w2, w3, w4 = (spec or PredictorSpec()).widths
+    x = layers.Conv2D(w1, 3, strides=2, padding="same", activation="relu6", name="stem")(image)
+    pooled = []
+    for i, width in enumerate((w2, w3, w4)):
+        x = _sep(x, width, 2, f"s{i}a")
+        x = _sep(x, width, 1, f"s{i}b")
+        pooled.append(_stats(x, f"s{i}"))
+    x = layers.Concatenate(name="stats")(pooled)
+    x = layers.Conv2D((spec or PredictorSpec()).head, 1, activation="relu", name="head")(x)
+    embedding = layers.Conv2D(EMBEDDING_DIM, 1, name="embedding")(x)
+    return keras.Model(image, embedding, name="style_predictor")
+
+
+def count_macs(model: keras.Model) -> int:
+    """Multiply-accumulates of the convolutions, for a model built with a static input size."""
+    total = 0
+    for layer in model.layers:
+        if isinstance(layer, layers.DepthwiseConv2D):
+            out_h, out_w, channels = layer.output.shape[1:]
+            total += layer.kernel_size[0] * layer.kernel_size[1] * channels * out_h * out_w
+        elif isinstance(layer, layers.Conv2D):
+            out_h, out_w, channels = layer.output.shape[1:]
+            kernel = layer.kernel_size[0] * layer.kernel_size[1] * layer.input.shape[-1]
+            total += kernel * channels * out_h * out_w
+    return int(total)

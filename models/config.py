@@ -1,0 +1,85 @@
+"""Training configurations: ``full`` (the release) and ``tiny`` (tests, seconds)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from models.paths import WORK_DIR
+
+EMBEDDING_DIM = 100
+SIZE_MULTIPLE = 8
+
+
+@dataclass(frozen=True)
+class TransformSpec:
+    """Widths at 1/2, 1/4 and 1/8 resolution, residual blocks at 1/8, FiLM trunk width."""
+
+    widths: tuple[int, int, int] = (16, 32, 64)
+    blocks: int = 5
+    film_hidden: int = 128
+
+
+@dataclass(frozen=True)
+class PredictorSpec:
+    """Widths of the four stride-2 stages (128, 64, 32, 16 px for a 256 input) and head width."""
+
+    widths: tuple[int, int, int, int] = (24, 48, 96, 192)
+    head: int = 256
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything that determines a training run (data, networks, schedule)."""
+
+    name: str
+    # Generated images and a stand-in teacher instead of the shared data (tests).
+    synthetic: bool = False
+    seed: int = 1234
+    # Teacher targets for the transform: one teacher run per content photo, on a random 4:3 window
+    # at a random short side (multiple of 32); ``crops_per_run`` random ``crop``-pixel crops kept.
+    transform_runs: int = 3000
+    crops_per_run: int = 2
+    crop: int = 256
+    short_sides: tuple[int, int] = (256, 448)
+    # Augmented crops of each training style embedded by the teacher (extra conditioning points).
+    style_crops: int = 24
+    predictor_samples: int = 20000
+    transform: TransformSpec = field(default_factory=TransformSpec)
+    predictor: PredictorSpec = field(default_factory=PredictorSpec)
+    transform_steps: int = 20000
+    transform_batch: int = 8
+    train_crop: int = 192
+    gradient_weight: float = 0.5
+    predictor_steps: int = 6000
+    predictor_batch: int = 32
+    learning_rate: float = 2e-3
+    checkpoint_every: int = 500
+
+
+CONFIGS: dict[str, Config] = {
+    "full": Config("full"),
+    "tiny": Config(
+        "tiny",
+        synthetic=True,
+        transform_runs=6,
+        crops_per_run=2,
+        crop=64,
+        short_sides=(64, 96),
+        style_crops=2,
+        predictor_samples=16,
+        transform=TransformSpec(widths=(8, 8, 16), blocks=1, film_hidden=16),
+        predictor=PredictorSpec(widths=(8, 8, 16, 16), head=16),
+        transform_steps=4,
+        transform_batch=2,
+        train_crop=48,
+        predictor_steps=4,
+        predictor_batch=4,
+        checkpoint_every=2,
+    ),
+}
+
+
+def work_dir(config: Config, root: Path | None = None) -> Path:
+    """Directory of the generated data, checkpoints and exports of a configuration."""
+    return (root or WORK_DIR) / config.name

@@ -1,0 +1,263 @@
+"""Teacher targets: the training sets for the transform and the predictor, cached on disk.
+
+Each set is a few memory-mapped ``.npy`` arrays in a directory under ``models/work``. Sample
+``i`` is generated from its own random stream (``seed``, ``i``), so an interrupted build resumes
+where it stopped and produces the same data as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import cv2
+import numpy as np
+
+from models import catalogue
+from models.config import Config
+from models.imaging import load_rgb, resize, style_input, to_float, to_uint8
+
+log = logging.getLogger(__name__)
+
+
+class TeacherLike(Protocol):
+    """What the data builders need from a teacher (see :class:`models.teacher.Teacher`)."""
+
+    def embed(self, style: np.ndarray) -> np.ndarray: ...
+
+    def stylize(self, content: np.ndarray, embedding: np.ndarray) -> np.ndarray: ...
+
+
+@dataclass
+class Sources:
+    """Training images (uint8 RGB) and the teacher that labels them."""
+
+    content: list[np.ndarray]
+    styles: list[np.ndarray]
+    teacher: TeacherLike
+
+
+def shared_sources() -> Sources:
+    """Training content photos and training styles from the shared data, Magenta as teacher."""
+    from models.teacher import Teacher
+
+    content = [load_rgb(p) for p in catalogue.content_images("train")]
+    styles = [load_rgb(catalogue.style_dir() / name) for name in catalogue.training_styles()]
+    return Sources(content, styles, Teacher("fp16"))
+
+
+class SyntheticTeacher:
+    """A cheap stand-in teacher for tests: colour statistics in, a per-channel tone curve out."""
+
+    def __init__(self, seed: int = 0) -> None:
+        rng = np.random.default_rng(seed)
+        self._project = rng.normal(size=(6, 100)).astype(np.float32)
+        self._read = rng.normal(size=(100, 6)).astype(np.float32) / 10
+
+    def embed(self, style: np.ndarray) -> np.ndarray:
+        stats = np.concatenate([style.mean(axis=(0, 1)), style.std(axis=(0, 1))])
+        return np.tanh(stats @ self._project)
+
+    def stylize(self, content: np.ndarray, embedding: np.ndarray) -> np.ndarray:
+        gain, bias = np.split(embedding.reshape(100) @ self._read, 2)
+        return 1.0 / (1.0 + np.exp(-(4.0 * (content - 0.5) * (1 + gain) + bias)))
+
+
+def synthetic_sources(seed: int = 0, count: int = 4, size: int = 128) -> Sources:
+    """A few generated images (gradients, discs, stripes) and the stand-in teacher."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) / size
+    images = []
+    for _ in range(2 * count):
+        image = np.stack([xx, yy, (xx + yy) / 2], axis=-1) * rng.random(3)
+        for _ in range(3):
+            centre = rng.random(2) * size
+            radius = rng.uniform(0.1, 0.3) * size
+            cv2.circle(image, (int(centre[0]), int(centre[1])), int(radius), rng.random(3).tolist(), -1)
+        image += 0.2 * np.sin(xx[..., None] * rng.uniform(5, 40))
+        images.append(to_uint8(np.clip(image, 0, 1)))
+    return Sources(images[:count], images[count:], SyntheticTeacher(seed))
+
+
+def _random_square(image: np.ndarray, rng: np.random.Generator, min_fraction: float) -> np.ndarray:
+    """Random square crop (side a random fraction of the short side), randomly flipped."""
+    h, w = image.shape[:2]
+    side = int(min(h, w) * rng.uniform(min_fraction, 1.0))
+    top, left = rng.integers(0, h - side + 1), rng.integers(0, w - side + 1)
+    crop = image[top : top + side, left : left + side]
+    return crop[:, ::-1] if rng.random() < 0.5 else crop
+
+
+def style_pool(sources: Sources, config: Config) -> dict[str, np.ndarray]:
+    """Teacher embeddings used as conditioning during training.
+
+    ``canonical``: each training style with Magenta's preprocessing (these are also the
+    embeddings shipped for built-in training styles); ``crops``: random crops of the styles;
+    ``content``: the content photos used as styles.
+    """
+    rng = np.random.default_rng([config.seed, 7])
+    embed = sources.teacher.embed
+    canonical = np.stack([embed(style_input(s)) for s in sources.styles])
+    crops = np.stack(
+        [embed(style_input(_random_square(s, rng, 0.35))) for s in sources.styles for _ in range(config.style_crops)]
+    )
+    content = np.stack([embed(style_input(c)) for c in sources.content])
+    return {"canonical": canonical, "crops": crops, "content": content}
+
+
+def sample_embedding(pool: dict[str, np.ndarray], rng: np.random.Generator) -> np.ndarray:
+    """One conditioning embedding: a style, a style crop, a photo, or a mix of two of them."""
+    draw = rng.random()
+    styles = np.concatenate([pool["canonical"], pool["crops"]])
+    if draw < 0.3:
+        return pool["canonical"][rng.integers(len(pool["canonical"]))]
+    if draw < 0.7:
+        return styles[rng.integers(len(styles))]
+    if draw < 0.8:
+        return pool["content"][rng.integers(len(pool["content"]))]
+    weight = rng.uniform(0.2, 0.8)
+    first, second = styles[rng.integers(len(styles), size=2)]
+    return weight * first + (1 - weight) * second
+
+
+class ArraySet:
+    """A directory of same-length memory-mapped arrays filled sample by sample (resumable)."""
+
+    def __init__(self, directory: Path, shapes: dict[str, tuple[tuple[int, ...], str]]) -> None:
+        self.directory = directory
+        directory.mkdir(parents=True, exist_ok=True)
+        self.arrays = {
+            name: np.lib.format.open_memmap(
+                directory / f"{name}.npy",
+                mode="r+" if (directory / f"{name}.npy").exists() else "w+",
+                dtype=dtype,
+                shape=shape,
+            )
+            for name, (shape, dtype) in shapes.items()
+        }
+        self._progress = directory / "progress.json"
+
+    @property
+    def done(self) -> int:
+        """Number of samples written so far."""
+        if not self._progress.exists():
+            return 0
+        return int(json.loads(self._progress.read_text())["done"])
+
+    def fill(self, total: int, make: Callable[[int], dict[str, np.ndarray]], step: int) -> None:
+        """Call ``make(i)`` for each missing sample index (each writes ``step`` rows)."""
+        for index in range(self.done // step, total // step):
+            rows = make(index)
+            for name, value in rows.items():
+                self.arrays[name][index * step : (index + 1) * step] = value
+            if index % 50 == 49 or index == total // step - 1:
+                for array in self.arrays.values():
+                    array.flush()
+                self._progress.write_text(json.dumps({"done": (index + 1) * step}))
+                log.info("%s: %d/%d", self.directory.name, (index + 1) * step, total)
+
+
+def open_set(directory: Path) -> dict[str, np.ndarray]:
+    """Open a finished set read-only."""
+    progress = json.loads((directory / "progress.json").read_text())["done"]
+    arrays = {p.stem: np.load(p, mmap_mode="r") for p in directory.glob("*.npy")}
+    return {name: array[:progress] for name, array in arrays.items()}
+
+
+def build_transform_set(sources: Sources, config: Config, directory: Path) -> None:
+    """Teacher stylizations of training photos: ``content``, ``target`` uint8, ``embedding``."""
+    pool_file = directory / "pool.npz"
+    if pool_file.exists():
+        pool = dict(np.load(pool_file))
+    else:
+        directory.mkdir(parents=True, exist_ok=True)
+        pool = style_pool(sources, config)
+        np.savez(pool_file, canonical=pool["canonical"], crops=pool["crops"], content=pool["content"])
+    total = config.transform_runs * config.crops_per_run
+    crop = config.crop
+    shapes = {
+        "content": ((total, crop, crop, 3), "uint8"),
+        "target": ((total, crop, crop, 3), "uint8"),
+        "embedding": ((total, 100), "float32"),
+    }
+    low, high = config.short_sides
+
+    def make(run: int) -> dict[str, np.ndarray]:
+        rng = np.random.default_rng([config.seed, 11, run])
+        photo = sources.content[rng.integers(len(sources.content))]
+        short = int(rng.integers(low // 32, high // 32 + 1)) * 32
+        image = to_float(_canvas(photo, max(short, crop), rng))
+        embedding = sample_embedding(pool, rng).astype(np.float32)
+        stylized = sources.teacher.stylize(image, embedding)
+        h, w = image.shape[:2]
+        tops = rng.integers(0, h - crop + 1, size=config.crops_per_run)
+        lefts = rng.integers(0, w - crop + 1, size=config.crops_per_run)
+        windows = [(slice(t, t + crop), slice(x, x + crop)) for t, x in zip(tops, lefts, strict=True)]
+        return {
+            "content": np.stack([to_uint8(image[win]) for win in windows]),
+            "target": np.stack([to_uint8(stylized[win]) for win in windows]),
+            "embedding": np.repeat(embedding[None], config.crops_per_run, axis=0),
+        }
+
+    ArraySet(directory, shapes).fill(total, make, config.crops_per_run)
+
+
+def _canvas(photo: np.ndarray, short: int, rng: np.random.Generator) -> np.ndarray:
+    """A random landscape ``short`` x 4/3 ``short`` window of the photo (portraits turned 90°).
+
+    Only a few distinct shapes, so the teacher's per-size interpreters stay cached.
+    """
+    if photo.shape[0] > photo.shape[1]:
+        photo = np.rot90(photo)
+    out_h, out_w = short, round(short * 4 / 3 / 8) * 8
+    h, w = photo.shape[:2]
+    scale = max(out_h / h, out_w / w)
+    image = resize(np.ascontiguousarray(photo), max(out_h, round(h * scale)), max(out_w, round(w * scale)))
+    h, w = image.shape[:2]
+    top, left = rng.integers(0, h - out_h + 1), rng.integers(0, w - out_w + 1)
+    return image[top : top + out_h, left : left + out_w]
+
+
+def _recolour(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Random hue rotation, saturation and gamma: new colour schemes for known textures."""
+    hsv = cv2.cvtColor(image, cv2.COLOR_RGB2HSV).astype(np.float32)
+    hsv[..., 0] = (hsv[..., 0] + rng.uniform(0, 180)) % 180
+    hsv[..., 1] = np.clip(hsv[..., 1] * rng.uniform(0.6, 1.4), 0, 255)
+    hsv[..., 2] = 255 * (hsv[..., 2] / 255) ** rng.uniform(0.7, 1.4)
+    return cv2.cvtColor(hsv.astype(np.uint8), cv2.COLOR_HSV2RGB)
+
+
+def _predictor_image(sources: Sources, rng: np.random.Generator) -> np.ndarray:
+    """A 256x256 training image for the predictor: style crops (half of them recoloured),
+    photos, and blends of both. The teacher labels each, so any augmentation is valid."""
+    draw = rng.random()
+    if draw < 0.6:
+        image = _random_square(sources.styles[rng.integers(len(sources.styles))], rng, 0.3)
+    elif draw < 0.85:
+        image = _random_square(sources.content[rng.integers(len(sources.content))], rng, 0.5)
+    else:
+        first = style_input(_random_square(sources.styles[rng.integers(len(sources.styles))], rng, 0.3))
+        second = style_input(_random_square(sources.content[rng.integers(len(sources.content))], rng, 0.5))
+        weight = rng.uniform(0.3, 0.8)
+        image = to_uint8(weight * first + (1 - weight) * second)
+    if rng.random() < 0.25:
+        image = np.rot90(image)
+    image = to_uint8(style_input(np.ascontiguousarray(image)))
+    return _recolour(image, rng) if draw < 0.6 and rng.random() < 0.5 else image
+
+
+def build_predictor_set(sources: Sources, config: Config, directory: Path) -> None:
+    """Teacher embeddings of augmented images: ``image`` uint8 256x256, ``embedding``."""
+    total = config.predictor_samples
+    shapes = {"image": ((total, 256, 256, 3), "uint8"), "embedding": ((total, 100), "float32")}
+
+    def make(index: int) -> dict[str, np.ndarray]:
+        rng = np.random.default_rng([config.seed, 13, index])
+        image = _predictor_image(sources, rng)
+        return {"image": image[None], "embedding": sources.teacher.embed(to_float(image))[None]}
+
+    ArraySet(directory, shapes).fill(total, make, 1)

@@ -1,0 +1,393 @@
+"""Quality, predictor agreement, int8/fp16 loss, speed and contact sheets of the release.
+
+Usage (from the repository root)::
+
+    python -m models.evaluate --config full
+
+Reads ``models/release`` (the shipped files) and, when present, the float32 exports in
+``models/work/<config>/export``; writes ``models/cards/figures.json``, ``figures.md`` and the
+contact sheets, and prints the markdown tables.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import os
+import platform
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from models import benchmark, catalogue, metrics
+from models.config import CONFIGS, SIZE_MULTIPLE, work_dir
+from models.imaging import center_square, load_rgb, resize, save_rgb, style_input, to_float, to_uint8
+from models.litert import Predictor, Transform, magenta_at_size
+from models.paths import CARDS_DIR, RELEASE_DIR, shared_model
+from models.teacher import Teacher
+
+log = logging.getLogger(__name__)
+
+EVAL_SIZE = 384
+SHEET_STYLES = (
+    "pd_starry_night.jpg",
+    "pd_wave_crop.jpg",
+    "tfexample_style16.jpg",
+    "magenta_towers_1916_sq.jpg",
+    "tfexample_style8.jpg",
+)
+SHEET_CONTENT = 3
+
+Stylizer = Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+
+@dataclass
+class Candidate:
+    """A transform under test and which predictor supplies its embedding."""
+
+    name: str
+    stylize: Stylizer
+    predictor: str = "teacher"
+
+
+def _single(transform: Transform) -> Stylizer:
+    return lambda image, embedding: transform(image[None], embedding.reshape(1, 1, 1, 100))[0]
+
+
+def _magenta(kind: str, size: int = EVAL_SIZE) -> Stylizer:
+    return _single(Transform(magenta_at_size(shared_model(f"{kind}_transfer"), size, size)))
+
+
+def load_candidates(release: Path, export: Path) -> tuple[list[Candidate], dict[str, Predictor]]:
+    """Magenta (fp16, int8), the shipped transforms (int8, fp16; teacher and own embeddings) and
+    the float32 export when available; plus the predictors to compare."""
+    manifest = json.loads((release / "manifest.json").read_text())
+    entry = manifest["models"][manifest["default"]]
+    ours = {kind: Transform(release / name) for kind, name in entry["transform"].items()}
+    candidates = [
+        Candidate("magenta_fp16", _magenta("fp16")),
+        Candidate("magenta_int8", _magenta("int8")),
+        Candidate("ours_int8", _single(ours["int8"])),
+        Candidate("ours_fp16", _single(ours["fp16"])),
+        Candidate("ours_int8+our_predictor", _single(ours["int8"]), "ours"),
+        Candidate("ours_fp16+our_predictor", _single(ours["fp16"]), "ours"),
+        Candidate("magenta_fp16+our_predictor", _magenta("fp16"), "ours"),
+    ]
+    predictors = {"ours": Predictor(release / entry["predictor"])}
+    if (export / "transform_fp32.tflite").exists():
+        candidates.insert(2, Candidate("ours_fp32", _single(Transform(export / "transform_fp32.tflite"))))
+        for kind in ("fp32", "fp16", "int8"):
+            predictors[f"ours_{kind}"] = Predictor(export / f"predictor_{kind}.tflite")
+    return candidates, predictors
+
+
+def _content_square(path: Path) -> np.ndarray:
+    return to_float(resize(center_square(load_rgb(path)), EVAL_SIZE, EVAL_SIZE))
+
+
+def quality(
+    candidates: list[Candidate], predictor: Predictor, contents: list[Path], styles: list[str]
+) -> dict[str, dict[str, float]]:
+    """Mean style/content distance per candidate, SSIM/PSNR to Magenta fp16, over all pairs."""
+    teacher, backbone = Teacher(), metrics.Backbone()
+    sums: dict[str, dict[str, list[float]]] = {c.name: {} for c in candidates}
+    for style_name in styles:
+        style = load_rgb(catalogue.style_dir() / style_name)
+        embeddings = {"teacher": teacher.embed(style_input(style)), "ours": predictor(style_input(style))}
+        style_grams = metrics.grams(backbone.features(style_input(style, 224)))
+        for path in contents:
+            content = _content_square(path)
+            content_features = backbone.features(content)
+            reference = None
+            for candidate in candidates:
+                output = candidate.stylize(content, embeddings[candidate.predictor])
+                reference = output if reference is None else reference
+                features = backbone.features(output)
+                row = sums[candidate.name]
+                row.setdefault("style", []).append(metrics.style_distance(features, style_grams))
+                row.setdefault("content", []).append(metrics.content_distance(features, content_features))
+                row.setdefault("ssim", []).append(metrics.ssim(output, reference))
+                row.setdefault("psnr", []).append(min(metrics.psnr(output, reference), 99.0))
+        log.info("quality: %s done", style_name)
+    return {name: {k: float(np.mean(v)) for k, v in row.items()} for name, row in sums.items()}
+
+
+def float_agreement(
+    candidates: list[Candidate], contents: list[Path], styles: list[str]
+) -> dict[str, dict[str, float]]:
+    """PSNR/SSIM of the shipped int8 and fp16 transforms to the float32 export (quantization loss)."""
+    by_name = {c.name: c for c in candidates}
+    if "ours_fp32" not in by_name:
+        return {}
+    teacher = Teacher()
+    scores: dict[str, dict[str, list[float]]] = {"ours_int8": {}, "ours_fp16": {}}
+    for style_name in styles:
+        embedding = teacher.embed_image(load_rgb(catalogue.style_dir() / style_name))
+        for path in contents:
+            content = _content_square(path)
+            reference = by_name["ours_fp32"].stylize(content, embedding)
+            for name, row in scores.items():
+                output = by_name[name].stylize(content, embedding)
+                row.setdefault("psnr", []).append(metrics.psnr(output, reference))
+                row.setdefault("ssim", []).append(metrics.ssim(output, reference))
+                row.setdefault("max_abs", []).append(float(np.abs(output - reference).max()))
+    return {name: {k: float(np.mean(v)) for k, v in row.items()} for name, row in scores.items()}
+
+
+def predictor_agreement(predictors: dict[str, Predictor], crops: int = 8) -> dict[str, dict[str, float | None]]:
+    """Cosine similarity of our embeddings to Magenta's, on held-out and on training styles.
+
+    Style embeddings are far from orthogonal (mean pairwise cosine ~0.85), so the table also
+    gives the cosine after subtracting the mean training embedding (``centred``) and a baseline
+    that always answers that mean.
+    """
+    teacher = Teacher()
+    rng = np.random.default_rng(3)
+    images = {name: load_rgb(catalogue.style_dir() / name) for name in catalogue.all_styles()}
+    mean = np.mean([teacher.embed_image(images[n]) for n in catalogue.training_styles()], axis=0)
+    embedders: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+        **predictors,
+        "baseline_mean_embedding": lambda image: mean,
+    }
+    samples: dict[str, list[np.ndarray]] = {"held_out": [], "held_out_crops": [], "training": []}
+    for name, image in images.items():
+        group = "held_out" if name in catalogue.HELD_OUT_STYLES else "training"
+        samples[group].append(style_input(image))
+        for _ in range(crops if group == "held_out" else 0):
+            h, w = image.shape[:2]
+            side = int(min(h, w) * rng.uniform(0.4, 1.0))
+            top, left = rng.integers(0, h - side + 1), rng.integers(0, w - side + 1)
+            samples["held_out_crops"].append(style_input(image[top : top + side, left : left + side]))
+    targets = {group: [teacher.embed(x) for x in xs] for group, xs in samples.items()}
+    result: dict[str, dict[str, float | None]] = {}
+    for name, embed in embedders.items():
+        row: dict[str, float | None] = {}
+        for group, xs in samples.items():
+            ours = [embed(x).reshape(-1) for x in xs]
+            cosines = [_cosine(a, b) for a, b in zip(ours, targets[group], strict=True)]
+            row[f"{group}_mean"] = float(np.mean(cosines))
+            row[f"{group}_min"] = float(np.min(cosines))
+            row[f"{group}_centred"] = (
+                None
+                if name.startswith("baseline")
+                else float(np.mean([_cosine(a - mean, b - mean) for a, b in zip(ours, targets[group], strict=True)]))
+            )
+        result[name] = row
+    return result
+
+
+def _cosine(a: np.ndarray, b: np.ndarray) -> float:
+    a, b = a.reshape(-1), b.reshape(-1)
+    return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
+
+
+def speed_and_coverage(release: Path, repeats: int) -> dict[str, object]:
+    """ms/frame (ours int8/fp16 and Magenta int8/fp16, same run), MACs, XNNPACK coverage."""
+    manifest = json.loads((release / "manifest.json").read_text())
+    entry = manifest["models"][manifest["default"]]
+    ours = {kind: (release / name).read_bytes() for kind, name in entry["transform"].items()}
+
+    def own(kind: str) -> Callable[[int, int], Transform]:
+        return lambda h, w: Transform(ours[kind])
+
+    def magenta(kind: str) -> Callable[[int, int], Transform]:
+        return lambda h, w: Transform(magenta_at_size(shared_model(f"{kind}_transfer"), h, w))
+
+    factories = {
+        "ours_int8": own("int8"),
+        "ours_fp16": own("fp16"),
+        "magenta_int8": magenta("int8"),
+        "magenta_fp16": magenta("fp16"),
+    }
+    coverage = {
+        f"{kind}@{h}x{w}": benchmark.undelegated_ops(ours[kind], h, w)
+        for kind in ours
+        for h, w in benchmark.COVERAGE_SIZES
+    }
+    coverage.update({f"{kind}@batch2": benchmark.undelegated_ops(ours[kind], 264, 200, 2) for kind in ours})
+    predictor_model = (release / entry["predictor"]).read_bytes()
+    coverage["predictor"] = [
+        op for op in benchmark.executed_ops(Predictor(predictor_model).interpreter) if op != "DELEGATE"
+    ]
+    magenta_int8 = magenta_at_size(shared_model("int8_transfer"), 480, 640)
+    return {
+        "ms": benchmark.speed_table(factories, repeats),
+        "gmac_640x480": {
+            "ours": benchmark.tflite_macs(ours["int8"], 480, 640) / 1e9,
+            "magenta": benchmark.tflite_macs(magenta_int8, 480, 640) / 1e9,
+        },
+        "size_bytes": {name: (release / name).stat().st_size for name in entry["sha256"]},
+        "undelegated_ops": coverage,
+        "load_average": os.getloadavg(),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, LiteRT 2 threads, XNNPACK",
+    }
+
+
+def contact_sheets(
+    candidates: list[Candidate], predictor: Predictor, contents: list[Path], out: Path, tile: int = 160
+) -> list[Path]:
+    """One JPEG per style: rows of content | Magenta fp16 | ours int8 | ours int8 + own predictor."""
+    by_name = {c.name: c for c in candidates}
+    columns = ("magenta_fp16", "ours_int8", "ours_int8+our_predictor")
+    teacher = Teacher()
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for style_name in SHEET_STYLES:
+        style = load_rgb(catalogue.style_dir() / style_name)
+        embeddings = {"teacher": teacher.embed(style_input(style)), "ours": predictor(style_input(style))}
+        rows = []
+        for path in contents:
+            content = _content_square(path)
+            tiles = [content] + [by_name[n].stylize(content, embeddings[by_name[n].predictor]) for n in columns]
+            rows.append(np.hstack([resize(t, tile, tile) for t in tiles]))
+        header = np.full((28, tile * (len(columns) + 1), 3), 255, np.uint8)
+        header[:, :28] = to_uint8(resize(style_input(style), 28, 28))
+        held = "held-out" if style_name in catalogue.HELD_OUT_STYLES else "training"
+        label = f"{style_name} ({held}): content | Magenta | ours int8 | ours + own predictor"
+        cv2.putText(header, label, (34, 19), cv2.FONT_HERSHEY_SIMPLEX, 0.42, (0, 0, 0), 1, cv2.LINE_AA)
+        path = out / f"sheet_{Path(style_name).stem}.jpg"
+        save_rgb(path, np.vstack([header, *(to_uint8(row) for row in rows)]), quality=75)
+        written.append(path)
+    return written
+
+
+def _speed_md(speed: dict) -> list[str]:
+    sizes = ("384x384", "480x640", "720x1280")
+    lines = [
+        "### Speed (ms per frame, LiteRT, 2 threads, XNNPACK; all four models in the same run)",
+        "",
+        "| model | " + " | ".join(sizes) + " |",
+        "|---|---|---|---|",
+    ]
+    for name, row in speed["ms"].items():
+        lines.append(f"| {name} | " + " | ".join(f"{row[k]:.1f} ({1000 / row[k]:.0f} fps)" for k in sizes) + " |")
+    gmac, load_average = speed["gmac_640x480"], ", ".join(f"{x:.2f}" for x in speed["load_average"])
+    return lines + [
+        "",
+        f"GMAC per 640x480 frame: ours {gmac['ours']:.3f}, Magenta {gmac['magenta']:.3f}. "
+        f"Load average after the run: {load_average}.",
+        "",
+    ]
+
+
+def _quality_md(title: str, rows: dict[str, dict[str, float]]) -> list[str]:
+    lines = [
+        f"### {title}",
+        "",
+        "| model | style dist. | vs Magenta | content dist. | vs Magenta | SSIM to Magenta | PSNR to Magenta (dB) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    base = rows["magenta_fp16"]
+    for name, row in rows.items():
+        lines.append(
+            f"| {name} | {row['style']:.4f} | {row['style'] / base['style'] - 1:+.1%} | {row['content']:.4f} | "
+            f"{row['content'] / base['content'] - 1:+.1%} | {row['ssim']:.3f} | {row['psnr']:.2f} |"
+        )
+    return lines + [""]
+
+
+def _cell(value: float | None) -> str:
+    return "n/a" if value is None or math.isnan(value) else f"{value:.3f}"
+
+
+def _predictor_md(rows: dict[str, dict[str, float | None]]) -> list[str]:
+    keys = (
+        "held_out_mean",
+        "held_out_min",
+        "held_out_centred",
+        "held_out_crops_mean",
+        "held_out_crops_centred",
+        "training_mean",
+        "training_centred",
+    )
+    lines = [
+        "### Predictor: cosine similarity to Magenta's embedding",
+        "",
+        "| predictor | held-out | held-out (min) | held-out centred | held-out crops | "
+        "held-out crops centred | training | training centred |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    lines += [f"| {name} | " + " | ".join(_cell(row[k]) for k in keys) + " |" for name, row in rows.items()]
+    return lines + [""]
+
+
+def _quantization_md(rows: dict[str, dict[str, float]]) -> list[str]:
+    lines = [
+        "### Quantization loss: shipped transform vs the float32 model (held-out styles)",
+        "",
+        "| variant | PSNR to fp32 (dB) | SSIM to fp32 | mean of per-image max abs diff |",
+        "|---|---|---|---|",
+    ]
+    lines += [
+        f"| {name} | {row['psnr']:.2f} | {row['ssim']:.4f} | {row['max_abs']:.3f} |" for name, row in rows.items()
+    ]
+    return lines + [""]
+
+
+def markdown(figures: dict) -> str:
+    """The figures as markdown tables (whichever parts ``figures`` holds)."""
+    lines = _speed_md(figures["speed"])
+    if "quality" in figures:
+        lines += _quality_md(
+            f"Quality: {len(figures['held_out_styles'])} held-out styles x "
+            f"{figures['contents']} held-out photos, {EVAL_SIZE}x{EVAL_SIZE}",
+            figures["quality"],
+        )
+        lines += _quality_md(
+            "Quality: built-in training styles (starry, wave, scream, kandinsky) x 16 photos",
+            figures["quality_builtin_training"],
+        )
+        lines += _predictor_md(figures["predictor"])
+    if figures.get("quantization"):
+        lines += _quantization_md(figures["quantization"])
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Command-line entry point."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--config", choices=sorted(CONFIGS), default="full")
+    parser.add_argument("--work", type=Path, help="work directory root (default models/work)")
+    parser.add_argument("--release", type=Path, default=RELEASE_DIR)
+    parser.add_argument("--out", type=Path, default=CARDS_DIR)
+    parser.add_argument("--contents", type=int, default=64, help="number of val photos")
+    parser.add_argument("--repeats", type=int, default=15, help="timed invokes per size")
+    parser.add_argument("--speed-only", action="store_true", help="print the speed table only")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    if args.speed_only:
+        speed = speed_and_coverage(args.release, args.repeats)
+        print(markdown({"speed": speed}))
+        return
+    export = work_dir(CONFIGS[args.config], args.work) / "export"
+    candidates, predictors = load_candidates(args.release, export)
+    contents = catalogue.content_images("val")[: args.contents]
+    held_out = list(catalogue.HELD_OUT_STYLES)
+    figures = {
+        "eval_size": EVAL_SIZE,
+        "size_multiple": SIZE_MULTIPLE,
+        "contents": len(contents),
+        "held_out_styles": held_out,
+        "speed": speed_and_coverage(args.release, args.repeats),
+        "quality": quality(candidates, predictors["ours"], contents, held_out),
+        "quality_builtin_training": quality(
+            candidates, predictors["ours"], contents[:16], [s.source for s in catalogue.BUILTIN_STYLES[:4]]
+        ),
+        "quantization": float_agreement(candidates, contents[:16], held_out),
+        "predictor": predictor_agreement(predictors),
+    }
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "figures.json").write_text(json.dumps(figures, indent=1) + "\n")
+    contact_sheets(candidates, predictors["ours"], contents[:SHEET_CONTENT], args.out)
+    table = markdown(figures)
+    (args.out / "figures.md").write_text(table)
+    print(table)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,216 @@
+"""Train the student transform and predictor by distillation from the teacher.
+
+Usage (from the repository root)::
+
+    python -m models.train --config full     # resumes from models/work/full/ if interrupted
+    python -m models.train --config tiny --work /tmp/tiny   # seconds, generated data
+
+Outputs ``transform.weights.h5`` and ``predictor.weights.h5`` in the work directory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import itertools
+import logging
+import math
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from models import data
+from models.architecture import build_predictor, build_transform
+from models.config import CONFIGS, Config, work_dir
+
+log = logging.getLogger(__name__)
+
+Batch = tuple[tuple[np.ndarray, ...], np.ndarray]
+
+
+def prepare_data(config: Config, work: Path) -> None:
+    """Build (or finish building) the teacher-target sets of ``config``."""
+    sets = (work / "transform_set", work / "predictor_set")
+    expected = (config.transform_runs * config.crops_per_run, config.predictor_samples)
+    if all(_finished(d, n) for d, n in zip(sets, expected, strict=True)):
+        return
+    sources = data.synthetic_sources(config.seed) if config.synthetic else data.shared_sources()
+    data.build_transform_set(sources, config, sets[0])
+    data.build_predictor_set(sources, config, sets[1])
+
+
+def _finished(directory: Path, expected: int) -> bool:
+    return (directory / "progress.json").exists() and data.ArraySet(directory, {}).done >= expected
+
+
+def _transform_batches(config: Config, arrays: dict[str, np.ndarray], start: int) -> Iterator[Batch]:
+    """Random sub-crops (and flips) of teacher pairs, as float [0, 1]; batch ``i`` depends only on
+    (seed, i), so a resumed run sees the same batches as an uninterrupted one."""
+    count, size, crop = len(arrays["content"]), config.crop, config.train_crop
+    for step in itertools.count(start):
+        rng = np.random.default_rng([config.seed, 21, step])
+        index = np.sort(rng.choice(count, config.transform_batch, replace=False))
+        top, left = rng.integers(0, size - crop + 1, size=2)
+        window = (index, slice(top, top + crop), slice(left, left + crop))
+        content, target = arrays["content"][window], arrays["target"][window]
+        if rng.random() < 0.5:
+            content, target = content[:, :, ::-1], target[:, :, ::-1]
+        embedding = arrays["embedding"][index].reshape(-1, 1, 1, 100)
+        yield (content / np.float32(255), embedding), target / np.float32(255)
+
+
+def _predictor_batches(config: Config, arrays: dict[str, np.ndarray], start: int) -> Iterator[Batch]:
+    count = len(arrays["image"])
+    for step in itertools.count(start):
+        rng = np.random.default_rng([config.seed, 22, step])
+        index = np.sort(rng.choice(count, config.predictor_batch, replace=False))
+        image = arrays["image"][index] / np.float32(255)
+        yield (image,), arrays["embedding"][index].reshape(-1, 1, 1, 100)
+
+
+def _gradients(image: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    return image[:, 1:, :, :] - image[:, :-1, :, :], image[:, :, 1:, :] - image[:, :, :-1, :]
+
+
+def transform_loss(gradient_weight: float) -> Callable[[tf.Tensor, tf.Tensor], tf.Tensor]:
+    """L1 on pixels plus ``gradient_weight`` x L1 on horizontal/vertical differences."""
+
+    def loss(target: tf.Tensor, output: tf.Tensor) -> tf.Tensor:
+        value = tf.reduce_mean(tf.abs(output - target))
+        for a, b in zip(_gradients(output), _gradients(target), strict=True):
+            value += gradient_weight * tf.reduce_mean(tf.abs(a - b))
+        return value
+
+    return loss
+
+
+def predictor_loss(target: tf.Tensor, output: tf.Tensor) -> tf.Tensor:
+    """Mean squared error: the teacher's transform is affine in the embedding, so this error is
+    what reaches its conditioning (styles differ by direction only modestly: the training
+    styles' embeddings have mean pairwise cosine 0.85)."""
+    return tf.reduce_mean(tf.square(output - target))
+
+
+def fit(
+    model: keras.Model,
+    batches: Callable[[int], Iterator[Batch]],
+    loss_fn: Callable[[tf.Tensor, tf.Tensor], tf.Tensor],
+    steps: int,
+    config: Config,
+    checkpoint_dir: Path,
+) -> None:
+    """Adam with cosine decay; checkpoints every ``config.checkpoint_every`` steps and resumes."""
+    schedule = keras.optimizers.schedules.CosineDecay(config.learning_rate, steps, alpha=0.02)
+    optimizer = keras.optimizers.Adam(schedule)
+    optimizer.build(model.trainable_variables)  # so a restore fills its slots immediately
+    step = tf.Variable(0, dtype=tf.int64, trainable=False)
+    checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer, step=step)
+    manager = tf.train.CheckpointManager(checkpoint, str(checkpoint_dir), max_to_keep=2)
+    if manager.latest_checkpoint:
+        checkpoint.restore(manager.latest_checkpoint)
+        log.info("%s: resumed at step %d", model.name, int(step))
+
+    @tf.function(reduce_retracing=True)
+    def train_step(inputs: tuple[tf.Tensor, ...], target: tf.Tensor) -> tf.Tensor:
+        with tf.GradientTape() as tape:
+            loss = loss_fn(target, model(list(inputs) if len(inputs) > 1 else inputs[0], training=True))
+        optimizer.apply_gradients(
+            zip(tape.gradient(loss, model.trainable_variables), model.trainable_variables, strict=True)
+        )
+        return loss
+
+    started, running = time.monotonic(), math.nan
+    first = int(step)
+    stream = batches(first)
+    for _ in range(first, steps):
+        inputs, target = next(stream)
+        loss = float(train_step(tuple(tf.constant(x) for x in inputs), tf.constant(target)))
+        running = loss if math.isnan(running) else 0.98 * running + 0.02 * loss
+        step.assign_add(1)
+        done = int(step)
+        if done % config.checkpoint_every == 0 or done == steps:
+            manager.save(checkpoint_number=done)
+        if done % 100 == 0 or done == steps:
+            rate = (done - first) / (time.monotonic() - started)
+            log.info(
+                "%s step %d/%d loss %.4f (%.2f steps/s, %.0f min left)",
+                model.name,
+                done,
+                steps,
+                running,
+                rate,
+                (steps - done) / rate / 60,
+            )
+
+
+def train(config: Config, work: Path, parts: tuple[str, ...] = ("predictor", "transform")) -> None:
+    """Prepare the data, then train the requested networks; weights go to ``work``.
+
+    The predictor trains first: it is the shorter run, so an intermediate release (the
+    transform's latest checkpoint, see :func:`restore`) is available early.
+    """
+    keras.utils.set_random_seed(config.seed)
+    prepare_data(config, work)
+    if "predictor" in parts:
+        model = build_predictor(config.predictor)
+        arrays = data.open_set(work / "predictor_set")
+        fit(
+            model,
+            functools.partial(_predictor_batches, config, arrays),
+            predictor_loss,
+            config.predictor_steps,
+            config,
+            work / "ckpt_predictor",
+        )
+        model.save_weights(work / "predictor.weights.h5")
+    if "transform" in parts:
+        model = build_transform(config.transform)
+        arrays = data.open_set(work / "transform_set")
+        fit(
+            model,
+            functools.partial(_transform_batches, config, arrays),
+            transform_loss(config.gradient_weight),
+            config.transform_steps,
+            config,
+            work / "ckpt_transform",
+        )
+        model.save_weights(work / "transform.weights.h5")
+
+
+def restore(model: keras.Model, work: Path, part: str) -> None:
+    """Load ``<part>.weights.h5``, or the latest checkpoint of an unfinished run."""
+    weights = work / f"{part}.weights.h5"
+    if weights.exists():
+        model.load_weights(weights)
+        return
+    latest = tf.train.latest_checkpoint(str(work / f"ckpt_{part}"))
+    if latest is None:
+        raise FileNotFoundError(f"no trained {part} in {work}")
+    log.warning("%s: using unfinished checkpoint %s", part, latest)
+    tf.train.Checkpoint(model=model).restore(latest).expect_partial()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Command-line entry point."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--config", choices=sorted(CONFIGS), default="full")
+    parser.add_argument("--work", type=Path, help="work directory root (default models/work)")
+    parser.add_argument("--only", choices=["data", "transform", "predictor"], help="run one stage only")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    tf.config.threading.set_intra_op_parallelism_threads(2)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+    config = CONFIGS[args.config]
+    work = work_dir(config, args.work)
+    if args.only == "data":
+        prepare_data(config, work)
+    else:
+        train(config, work, (args.only,) if args.only else ("predictor", "transform"))
+
+
+if __name__ == "__main__":
+    main()
