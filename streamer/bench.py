@@ -29,11 +29,13 @@ from .errors import BackendUnavailableError, StreamerError
 from .frames import Frame
 from .inference.backends import BackendOptions, open_transform
 from .inference.catalog import ModelSet
-from .inference.imaging import from_model_output, style_input, to_model_input
+from .inference.imaging import style_input
 from .inference.modelfile import EMBEDDING_DIM, PredictorModel
 from .inference.runners import PredictorRunner
 from .inference.stylizer import Stylizer
 from .inference.worker import InferenceWorker
+from .sinks.file import EncoderSettings, MediaWriter
+from .sources.media import MediaReader
 from .styles import BuiltinStyle, StyleRecipe
 
 __all__ = ["PipelineResult", "TransformResult", "bench_pipeline", "bench_predictor", "bench_transform",
@@ -129,9 +131,11 @@ class PipelineResult:
     clip: str
     frames: int
     shape: tuple[int, int]  #: processing (height, width)
+    preset: str  #: x264 preset used for every encode
     bare_fps: float  #: pre/post-processing + inference alone, frames already decoded
     pipeline_fps: float  #: ``convert`` end to end (decode, inference, encode overlapped)
     naive_fps: float  #: decode -> stylize -> encode in one thread
+    io_fps: float  #: decode -> encode through the same reader/writer threads, no inference
 
     @property
     def pipeline_vs_bare(self) -> float:
@@ -155,7 +159,7 @@ def _decode_all(clip: Path, limit: int) -> list[Frame]:
 
 
 def _naive_convert(stylizer: Stylizer, clip: Path, out: Path, style: np.ndarray, size: ProcessingSize,
-                   multiple: int, limit: int) -> int:
+                   multiple: int, limit: int, preset: str) -> int:
     """The baseline: one thread decodes, stylizes and encodes each frame in turn."""
     count = 0
     with av.open(str(clip)) as src, av.open(str(out), "w") as dst:
@@ -163,7 +167,7 @@ def _naive_convert(stylizer: Stylizer, clip: Path, out: Path, style: np.ndarray,
         stream: Any = dst.add_stream("libx264", rate=video.average_rate or 25)
         stream.width, stream.height, stream.pix_fmt = video.codec_context.width, video.codec_context.height, "yuv420p"
         stream.codec_context.time_base = video.time_base
-        stream.options = {"crf": "20", "preset": "veryfast"}
+        stream.options = EncoderSettings(preset=preset).options("libx264")
         for f in src.decode(video):
             if count >= limit:
                 break
@@ -194,9 +198,30 @@ def _trim_clip(clip: Path, out: Path, limit: int) -> Path:
     return out
 
 
+async def _io_only(source: Path, out: Path, settings: EncoderSettings) -> float:
+    """Frames per second of decode -> encode alone, through convert's reader and writer."""
+    reader = MediaReader(source)
+    try:
+        info = await asyncio.to_thread(reader.open)
+        writer = MediaWriter(out, info.width, info.height, info.time_base, info.rate, (), settings)
+        await asyncio.to_thread(writer.open)
+        started, count = time.perf_counter(), 0
+        reader.start()
+        async for item in reader.items():
+            if isinstance(item, Frame):
+                await writer.write_async(item)
+                count += 1
+        await asyncio.to_thread(writer.finish)
+        return count / (time.perf_counter() - started)
+    finally:
+        reader.close()
+
+
 def bench_pipeline(model_set: ModelSet, clip: Path, threads: int, size: ProcessingSize,
-                   limit: int = 120) -> PipelineResult:
-    """Bare inference vs ``convert`` vs a naive loop, on the same frames of ``clip``, CPU backend."""
+                   limit: int = 120, preset: str = "veryfast") -> PipelineResult:
+    """Bare inference vs ``convert`` vs a naive loop vs decode+encode alone, on the same frames
+    of ``clip``, CPU backend, every encode with x264 ``preset``."""
+    settings = EncoderSettings(preset=preset)
     options = BackendOptions(Backend.CPU, threads)
     style = np.random.default_rng(1).random(EMBEDDING_DIM, dtype=np.float32)
     with tempfile.TemporaryDirectory(prefix="streamer-bench-") as tmp:
@@ -214,7 +239,7 @@ def bench_pipeline(model_set: ModelSet, clip: Path, threads: int, size: Processi
             bare = len(frames) / (time.perf_counter() - t)
             t = time.perf_counter()
             naive_frames = _naive_convert(stylizer, source, folder / "naive.mp4", style, size,
-                                          model_set.size_multiple, limit)
+                                          model_set.size_multiple, limit, preset)
             naive = naive_frames / (time.perf_counter() - t)
         finally:
             stylizer.close()
@@ -227,24 +252,15 @@ def bench_pipeline(model_set: ModelSet, clip: Path, threads: int, size: Processi
                 warm.close()
                 engine.styles.builtins["_bench"] = _builtin(style)
                 t = time.perf_counter()
-                result = await convert_video(engine, source, folder / "pipeline.mp4", StyleRecipe(("_bench",)), size)
+                result = await convert_video(engine, source, folder / "pipeline.mp4", StyleRecipe(("_bench",)),
+                                             size, settings)
                 return result.frames / (time.perf_counter() - t)
 
         piped = asyncio.run(pipeline())
-    return PipelineResult(model_set.name, clip.name, len(frames), shape, bare, piped, naive)
+        io = asyncio.run(_io_only(source, folder / "io.mp4", settings))
+    return PipelineResult(model_set.name, clip.name, len(frames), shape, preset, bare, piped, naive, io)
 
 
 def _builtin(embedding: np.ndarray) -> BuiltinStyle:
     return BuiltinStyle("_bench", "benchmark style", embedding)
 
-
-def pre_post_ms(shape: tuple[int, int], frame_shape: tuple[int, int]) -> float:
-    """Milliseconds of the pixel work around one inference (resize in and out, scaling)."""
-    image = np.random.default_rng(0).integers(0, 255, (*frame_shape, 3), dtype=np.uint8)
-    out = np.random.default_rng(1).random((*shape, 3), dtype=np.float32)
-
-    def work() -> None:
-        to_model_input(image, shape)
-        from_model_output(out, *frame_shape)
-
-    return 1000 * time_call(work, 0.5)

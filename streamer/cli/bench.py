@@ -34,6 +34,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "../shared/media/video/cockatoo.mp4 when present, else a generated one)")
     parser.add_argument("--frames", type=int, default=120, help="frames of the clip to use (default: %(default)s)")
     parser.add_argument("--size", default="384", help="processing size for the pipeline benchmark (default: 384)")
+    parser.add_argument("--preset", action="append", metavar="PRESET",
+                        help="x264 preset(s) for the pipeline benchmark (default: veryfast, convert's default)")
     parser.add_argument("--seconds", type=float, default=1.5, help="minimum timing per measurement")
     parser.add_argument("--skip-pipeline", action="store_true", help="only time the models")
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write the figures as JSON")
@@ -75,12 +77,13 @@ def _transform_table(rows: list[TransformResult]) -> list[str]:
 
 
 def _pipeline_table(rows: list[PipelineResult]) -> list[str]:
-    lines = ["| model | clip (frames, processing size) | bare inference fps | convert fps | naive loop fps "
-             "| convert / bare | convert / naive |", "|---|---|---|---|---|---|---|"]
+    lines = ["| model | clip (frames, processing size) | x264 preset | bare inference fps | convert fps "
+             "| naive loop fps | decode+encode only fps | convert / bare | convert / naive |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        lines.append(f"| {r.model} | {r.clip} ({r.frames}, {r.shape[1]}x{r.shape[0]}) | {r.bare_fps:.1f} | "
-                     f"{r.pipeline_fps:.1f} | {r.naive_fps:.1f} | {r.pipeline_vs_bare:.2f} | "
-                     f"{r.pipeline_vs_naive:.2f} |")
+        lines.append(f"| {r.model} | {r.clip} ({r.frames}, {r.shape[1]}x{r.shape[0]}) | {r.preset} | "
+                     f"{r.bare_fps:.1f} | {r.pipeline_fps:.1f} | {r.naive_fps:.1f} | {r.io_fps:.1f} | "
+                     f"{r.pipeline_vs_bare:.2f} | {r.pipeline_vs_naive:.2f} |")
     return lines
 
 
@@ -103,8 +106,9 @@ def run(args: argparse.Namespace) -> int:
     if not args.skip_pipeline:
         clip = args.clip or _default_clip(args.frames)
         size = ProcessingSize.parse(args.size)
-        for model_set in sets:
-            pipelines.append(bench_pipeline(model_set, clip, args.threads, size, args.frames))
+        for preset in args.preset or ["veryfast"]:
+            for model_set in sets:
+                pipelines.append(bench_pipeline(model_set, clip, args.threads, size, args.frames, preset))
         print(f"\nend-to-end conversion, cpu backend, processing size {size}:\n")
         print("\n".join(_pipeline_table(pipelines)))
     if args.json:
