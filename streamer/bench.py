@@ -218,9 +218,13 @@ async def _io_only(source: Path, out: Path, settings: EncoderSettings) -> float:
 
 
 def bench_pipeline(model_set: ModelSet, clip: Path, threads: int, size: ProcessingSize,
-                   limit: int = 120, preset: str = "veryfast") -> PipelineResult:
+                   limit: int = 120, preset: str = "veryfast", rounds: int = 3) -> PipelineResult:
     """Bare inference vs ``convert`` vs a naive loop vs decode+encode alone, on the same frames
-    of ``clip``, CPU backend, every encode with x264 ``preset``."""
+    of ``clip``, CPU backend, every encode with x264 ``preset``.
+
+    The four measurements alternate for ``rounds`` rounds and each keeps its best round, so a
+    burst of load from elsewhere on the machine does not decide a ratio.
+    """
     settings = EncoderSettings(preset=preset)
     options = BackendOptions(Backend.CPU, threads)
     style = np.random.default_rng(1).random(EMBEDDING_DIM, dtype=np.float32)
@@ -230,19 +234,17 @@ def bench_pipeline(model_set: ModelSet, clip: Path, threads: int, size: Processi
         frames = _decode_all(source, limit)
         shape = size.shape_for(frames[0].height, frames[0].width, model_set.size_multiple)
 
-        stylizer = Stylizer.open(model_set, options)
-        try:
-            stylizer.stylize(frames[:1], [style], shape)  # warm-up: prepare the interpreter
+        def bare(stylizer: Stylizer) -> float:
             t = time.perf_counter()
             for frame in frames:
                 stylizer.stylize([frame], [style], shape)
-            bare = len(frames) / (time.perf_counter() - t)
+            return len(frames) / (time.perf_counter() - t)
+
+        def naive(stylizer: Stylizer) -> float:
             t = time.perf_counter()
-            naive_frames = _naive_convert(stylizer, source, folder / "naive.mp4", style, size,
-                                          model_set.size_multiple, limit, preset)
-            naive = naive_frames / (time.perf_counter() - t)
-        finally:
-            stylizer.close()
+            done = _naive_convert(stylizer, source, folder / "naive.mp4", style, size,
+                                  model_set.size_multiple, limit, preset)
+            return done / (time.perf_counter() - t)
 
         async def pipeline() -> float:
             engine = Engine(model_set, InferenceWorker(lambda: Stylizer.open(model_set, options)))
@@ -256,9 +258,19 @@ def bench_pipeline(model_set: ModelSet, clip: Path, threads: int, size: Processi
                                              size, settings)
                 return result.frames / (time.perf_counter() - t)
 
-        piped = asyncio.run(pipeline())
-        io = asyncio.run(_io_only(source, folder / "io.mp4", settings))
-    return PipelineResult(model_set.name, clip.name, len(frames), shape, preset, bare, piped, naive, io)
+        best = {"bare": 0.0, "convert": 0.0, "naive": 0.0, "io": 0.0}
+        for _ in range(max(1, rounds)):
+            stylizer = Stylizer.open(model_set, options)
+            try:
+                stylizer.stylize(frames[:1], [style], shape)  # warm-up: prepare the interpreter
+                best["bare"] = max(best["bare"], bare(stylizer))
+                best["naive"] = max(best["naive"], naive(stylizer))
+            finally:
+                stylizer.close()
+            best["convert"] = max(best["convert"], asyncio.run(pipeline()))
+            best["io"] = max(best["io"], asyncio.run(_io_only(source, folder / "io.mp4", settings)))
+    return PipelineResult(model_set.name, clip.name, len(frames), shape, preset,
+                          best["bare"], best["convert"], best["naive"], best["io"])
 
 
 def _builtin(embedding: np.ndarray) -> BuiltinStyle:

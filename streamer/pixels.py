@@ -40,7 +40,7 @@ def video_from_rgb(image: np.ndarray, pix_fmt: str = "yuv420p") -> av.VideoFrame
     """
     height, width = image.shape[:2]
     if pix_fmt == "yuv420p" and _even(width, height):
-        i420 = cv2.cvtColor(image, cv2.COLOR_RGB2YUV_I420)
+        i420: np.ndarray = np.asarray(cv2.cvtColor(image, cv2.COLOR_RGB2YUV_I420), dtype=np.uint8)
         half = cv2.resize(image, (width // 2, height // 2), interpolation=cv2.INTER_AREA)
         uv = cv2.transform(half, _RGB_TO_UV)
         flat = i420.reshape(-1)

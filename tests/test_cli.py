@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -48,3 +50,22 @@ def test_unexpected_errors_are_one_line(monkeypatch: pytest.MonkeyPatch, capsys:
     assert main(["styles"]) == 1
     err = capsys.readouterr().err
     assert err.strip() == "streamer: error: unexpected RuntimeError: boom (run with --debug for details)"
+
+
+def test_bench_prints_transform_and_pipeline_tables(fast_model: str, tmp_path,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    """A tiny real run of ``streamer bench``: a generated clip, one round, JSON written."""
+    report = tmp_path / "bench.json"
+    assert main(["bench", "--model", fast_model, "--seconds", "0.05", "--frames", "6", "--rounds", "1",
+                 "--clip", str(_clip(tmp_path)), "--json", str(report)]) == 0
+    out = capsys.readouterr().out
+    assert f"| {fast_model} | cpu int8 |" in out and "convert / bare" in out
+    figures = json.loads(report.read_text())
+    (pipeline,) = figures["pipeline"]
+    assert pipeline["frames"] == 6 and pipeline["pipeline_fps"] > 0 and pipeline["io_fps"] > 0
+
+
+def _clip(folder: Path) -> Path:
+    from streamer.sources.synthetic import write_clip
+
+    return write_clip(folder / "clip.mp4", frames=6, width=96, height=64)

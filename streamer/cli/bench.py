@@ -21,6 +21,7 @@ from ..errors import ConfigError
 from ..inference.backends import default_threads
 from ..inference.catalog import available_model_sets, find_model_set, shared_dir
 from ..sources.synthetic import write_clip
+from .common import positive_int
 
 __all__ = ["add_arguments", "run"]
 
@@ -29,13 +30,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``streamer bench``."""
     parser.add_argument("--model", action="append", metavar="NAME|DIR",
                         help="model set(s) to measure (default: every one found)")
-    parser.add_argument("--threads", type=int, default=default_threads(), help="CPU threads (default: %(default)s)")
+    parser.add_argument("--threads", type=positive_int, default=default_threads(),
+                        help="CPU threads (default: %(default)s)")
     parser.add_argument("--clip", type=Path, help="clip for the pipeline benchmark (default: "
                         "../shared/media/video/cockatoo.mp4 when present, else a generated one)")
-    parser.add_argument("--frames", type=int, default=120, help="frames of the clip to use (default: %(default)s)")
+    parser.add_argument("--frames", type=positive_int, default=120,
+                        help="frames of the clip to use (default: %(default)s)")
     parser.add_argument("--size", default="384", help="processing size for the pipeline benchmark (default: 384)")
     parser.add_argument("--preset", action="append", metavar="PRESET",
                         help="x264 preset(s) for the pipeline benchmark (default: veryfast, convert's default)")
+    parser.add_argument("--rounds", type=positive_int, default=3,
+                        help="pipeline rounds; each figure keeps its best round (default: %(default)s)")
     parser.add_argument("--seconds", type=float, default=1.5, help="minimum timing per measurement")
     parser.add_argument("--skip-pipeline", action="store_true", help="only time the models")
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write the figures as JSON")
@@ -108,8 +113,9 @@ def run(args: argparse.Namespace) -> int:
         size = ProcessingSize.parse(args.size)
         for preset in args.preset or ["veryfast"]:
             for model_set in sets:
-                pipelines.append(bench_pipeline(model_set, clip, args.threads, size, args.frames, preset))
-        print(f"\nend-to-end conversion, cpu backend, processing size {size}:\n")
+                pipelines.append(bench_pipeline(model_set, clip, args.threads, size, args.frames, preset,
+                                                rounds=args.rounds))
+        print(f"\nend-to-end conversion, cpu backend, processing size {size}, best of {args.rounds} rounds:\n")
         print("\n".join(_pipeline_table(pipelines)))
     if args.json:
         args.json.write_text(json.dumps({

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
+from typing import TypeVar
 
 from ..config import Backend, ProcessingSize
 from ..engine import Engine
@@ -13,6 +15,7 @@ from ..styles import StyleRecipe
 __all__ = [
     "add_engine_arguments",
     "add_style_arguments",
+    "non_negative_seconds",
     "positive_int",
     "create_engine",
     "create_recipe",
@@ -20,24 +23,26 @@ __all__ = [
 ]
 
 
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a number of at least 1, got {value}")
-    return value
+_N = TypeVar("_N", int, float)
+
+def _number_parser(convert: Callable[[str], _N], accept: Callable[[_N], bool], expected: str) -> Callable[[str], _N]:
+    """An argparse ``type=`` that converts ``text`` and refuses values outside ``accept``."""
+
+    def parse(text: str) -> _N:
+        try:
+            value = convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
+        if not accept(value):
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {value}")
+        return value
+
+    return parse
 
 
-def _unit_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got {text!r}") from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got {value}")
-    return value
+positive_int = _number_parser(int, lambda v: v >= 1, "a whole number of at least 1")
+non_negative_seconds = _number_parser(float, lambda v: v >= 0, "a non-negative number of seconds")
+_unit_float = _number_parser(float, lambda v: 0.0 <= v <= 1.0, "a number between 0 and 1")
 
 
 def add_engine_arguments(parser: argparse.ArgumentParser, default_size: str = "384") -> None:

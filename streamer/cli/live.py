@@ -34,6 +34,7 @@ from .common import (
     add_style_arguments,
     create_engine,
     create_recipe,
+    non_negative_seconds,
     positive_int,
     processing_size,
 )
@@ -42,16 +43,6 @@ from .loop import run_async
 __all__ = ["add_arguments", "run"]
 
 logger = logging.getLogger(__name__)
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a non-negative number of seconds, got {value}")
-    return value
 
 
 def _camera_size(text: str) -> tuple[int, int]:
@@ -98,11 +89,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     src = parser.add_argument_group("source")
     src.add_argument("--rtsp-transport", choices=RTSP_TRANSPORTS,
                      help="RTSP transport for reading (default: tcp)")
-    src.add_argument("--open-timeout", type=_seconds, default=10.0, metavar="S",
+    src.add_argument("--open-timeout", type=non_negative_seconds, default=10.0, metavar="S",
                      help="give up opening the source after S seconds (default: %(default)s)")
-    src.add_argument("--read-timeout", type=_seconds, default=5.0, metavar="S",
+    src.add_argument("--read-timeout", type=non_negative_seconds, default=5.0, metavar="S",
                      help="a source silent for S seconds has stalled (default: %(default)s)")
-    src.add_argument("--retry-for", type=_seconds, default=30.0, metavar="S",
+    src.add_argument("--retry-for", type=non_negative_seconds, default=30.0, metavar="S",
                      help="keep reconnecting a lost network source for S seconds; 0: never "
                           "(default: %(default)s)")
     src.add_argument("--realtime", action=argparse.BooleanOptionalAction, default=None,
@@ -112,7 +103,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     src.add_argument("--camera-fps", type=float, metavar="FPS", help="frame rate to ask the camera for")
 
     run_group = parser.add_argument_group("session")
-    run_group.add_argument("--duration", type=_seconds, metavar="S", help="stop after S seconds")
+    run_group.add_argument("--duration", type=non_negative_seconds, metavar="S", help="stop after S seconds")
     run_group.add_argument("--frames", type=positive_int, metavar="N", help="stop after N output frames")
     run_group.add_argument("--queue", type=positive_int, default=1, metavar="N",
                            help="frames allowed to wait for inference; older ones are dropped "
