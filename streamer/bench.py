@@ -147,6 +147,17 @@ class PipelineResult:
         """How much the overlapping buys over the naive loop."""
         return self.pipeline_fps / self.naive_fps
 
+    @property
+    def shared_core_bound_fps(self) -> float:
+        """Best possible ``convert`` fps when inference and decode+encode share the same cores:
+        each frame costs the CPU time of both, so ``1 / (1/bare + 1/io)``."""
+        return 1.0 / (1.0 / self.bare_fps + 1.0 / self.io_fps)
+
+    @property
+    def pipeline_vs_bound(self) -> float:
+        """``convert`` fps as a share of :attr:`shared_core_bound_fps` (1.0 = perfect overlap)."""
+        return self.pipeline_fps / self.shared_core_bound_fps
+
 
 def _decode_all(clip: Path, limit: int) -> list[Frame]:
     frames = []

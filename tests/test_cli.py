@@ -59,10 +59,12 @@ def test_bench_prints_transform_and_pipeline_tables(fast_model: str, tmp_path,
     assert main(["bench", "--model", fast_model, "--seconds", "0.05", "--frames", "6", "--rounds", "1",
                  "--clip", str(_clip(tmp_path)), "--json", str(report)]) == 0
     out = capsys.readouterr().out
-    assert f"| {fast_model} | cpu int8 |" in out and "convert / bare" in out
+    assert f"| {fast_model} | cpu int8 |" in out and "convert / shared-core bound" in out
     figures = json.loads(report.read_text())
     (pipeline,) = figures["pipeline"]
     assert pipeline["frames"] == 6 and pipeline["pipeline_fps"] > 0 and pipeline["io_fps"] > 0
+    bound = 1 / (1 / pipeline["bare_fps"] + 1 / pipeline["io_fps"])
+    assert pipeline["pipeline_vs_bound"] == pytest.approx(pipeline["pipeline_fps"] / bound)
 
 
 def _clip(folder: Path) -> Path:
