@@ -1,5 +1,9 @@
 """One command for the whole release: teacher targets, training, export, evaluation.
 
+Training is predictor, transform, then (only when ``finetune_steps`` > 0; not in ``full``) the fine-tune of
+the transform with the Gram (texture statistics) term on the float MobileNetV2 copy
+(:mod:`models.feature_net`); the release then ships the fine-tuned transform.
+
 Usage (from the repository root, with the ``train`` extra installed and ../shared present)::
 
     nice -n 10 python -m models.build_release          # ~2 h on 2 CPU cores; resumable

@@ -24,7 +24,7 @@ from models.convert import RepresentativeData, to_tflite
 from models.data import open_set
 from models.imaging import load_rgb
 from models.paths import RELEASE_DIR
-from models.train import restore
+from models.train import release_part, restore
 
 log = logging.getLogger(__name__)
 
@@ -33,9 +33,9 @@ FILES = {"int8": "fast_int8.tflite", "fp16": "fast_fp16.tflite", "predictor": "p
 
 
 def load_transform(config: Config, work: Path) -> keras.Model:
-    """The trained transform of ``config`` (dynamic input size)."""
+    """The trained transform of ``config`` (dynamic input size; fine-tuned when configured)."""
     model = build_transform(config.transform)
-    restore(model, work, "transform")
+    restore(model, work, release_part(config))
     return model
 
 

@@ -5,12 +5,16 @@ Usage (from the repository root)::
     python -m models.train --config full     # resumes from models/work/full/ if interrupted
     python -m models.train --config tiny --work /tmp/tiny   # seconds, generated data
 
-Outputs ``transform.weights.h5`` and ``predictor.weights.h5`` in the work directory.
+Outputs ``transform.weights.h5`` and ``predictor.weights.h5`` in the work directory, and
+``finetune.weights.h5`` when the configuration has a fine-tune stage (``finetune_steps``).
+Experiments: ``--only finetune --name NAME --set gram_weight=0.2 --set finetune_steps=1000``
+writes ``NAME.weights.h5`` (checkpoints in ``ckpt_NAME``) next to the others.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import functools
 import itertools
 import logging
@@ -47,12 +51,14 @@ def _finished(directory: Path, expected: int) -> bool:
     return (directory / "progress.json").exists() and data.ArraySet(directory, {}).done >= expected
 
 
-def _transform_batches(config: Config, arrays: dict[str, np.ndarray], start: int) -> Iterator[Batch]:
+def _transform_batches(
+    config: Config, arrays: dict[str, np.ndarray], start: int, stream: int = 21
+) -> Iterator[Batch]:
     """Random sub-crops (and flips) of teacher pairs, as float [0, 1]; batch ``i`` depends only on
-    (seed, i), so a resumed run sees the same batches as an uninterrupted one."""
+    (seed, stream, i), so a resumed run sees the same batches as an uninterrupted one."""
     count, size, crop = len(arrays["content"]), config.crop, config.train_crop
     for step in itertools.count(start):
-        rng = np.random.default_rng([config.seed, 21, step])
+        rng = np.random.default_rng([config.seed, stream, step])
         index = np.sort(rng.choice(count, config.transform_batch, replace=False))
         top, left = rng.integers(0, size - crop + 1, size=2)
         window = (index, slice(top, top + crop), slice(left, left + crop))
@@ -88,6 +94,52 @@ def transform_loss(gradient_weight: float) -> Callable[[tf.Tensor, tf.Tensor], t
     return loss
 
 
+def gram_loss(
+    features: Callable[[tf.Tensor], dict[str, tf.Tensor]], layers: tuple[str, ...], scale: float
+) -> Callable[[tf.Tensor, tf.Tensor], tf.Tensor]:
+    """Mean over ``layers`` and samples of ``|G(output) - G(target)|_F / |G(target)|_F``.
+
+    ``G`` is the Gram matrix of a layer of ``features`` (the float MobileNetV2 copy), computed
+    on the images resized by ``scale``. The target is the teacher's output, so this distils the
+    teacher's texture statistics (not the style image's) alongside the per-pixel terms.
+    """
+    from models.feature_net import gram
+
+    def resized(image: tf.Tensor) -> tf.Tensor:
+        if scale == 1:
+            return image
+        size = tf.cast(tf.round(tf.cast(tf.shape(image)[1:3], tf.float32) * scale), tf.int32)
+        return tf.image.resize(image, size, method="bilinear")
+
+    def loss(target: tf.Tensor, output: tf.Tensor) -> tf.Tensor:
+        ours, theirs = features(resized(output)), features(tf.stop_gradient(resized(target)))
+        values = []
+        for name in layers:
+            reference = tf.stop_gradient(gram(theirs[name]))
+            difference = tf.norm(gram(ours[name]) - reference, axis=[1, 2])
+            values.append(difference / (tf.norm(reference, axis=[1, 2]) + 1e-6))
+        return tf.reduce_mean(tf.stack(values))
+
+    return loss
+
+
+def finetune_loss(config: Config) -> Callable[[tf.Tensor, tf.Tensor], tf.Tensor]:
+    """The fine-tune stage's loss: :func:`transform_loss` plus ``gram_weight`` x :func:`gram_loss`
+    on the MobileNetV2 copy (a random-filter stand-in for synthetic configurations)."""
+    from models import feature_net
+
+    pixels = transform_loss(config.gradient_weight)
+    if config.gram_weight == 0:
+        return pixels
+    net = feature_net.stand_in(config.gram_layers) if config.synthetic else feature_net.backbone(config.gram_layers)
+    texture = gram_loss(net, config.gram_layers, config.gram_scale)
+
+    def loss(target: tf.Tensor, output: tf.Tensor) -> tf.Tensor:
+        return pixels(target, output) + config.gram_weight * texture(target, output)
+
+    return loss
+
+
 def predictor_loss(target: tf.Tensor, output: tf.Tensor) -> tf.Tensor:
     """Mean squared error: the teacher's transform is affine in the embedding, so this error is
     what reaches its conditioning (styles differ by direction only modestly: the training
@@ -102,9 +154,11 @@ def fit(
     steps: int,
     config: Config,
     checkpoint_dir: Path,
+    learning_rate: float | None = None,
 ) -> None:
-    """Adam with cosine decay; checkpoints every ``config.checkpoint_every`` steps and resumes."""
-    schedule = keras.optimizers.schedules.CosineDecay(config.learning_rate, steps, alpha=0.02)
+    """Adam with cosine decay from ``learning_rate`` (default ``config.learning_rate``);
+    checkpoints every ``config.checkpoint_every`` steps and resumes."""
+    schedule = keras.optimizers.schedules.CosineDecay(learning_rate or config.learning_rate, steps, alpha=0.02)
     optimizer = keras.optimizers.Adam(schedule)
     optimizer.build(model.trainable_variables)  # so a restore fills its slots immediately
     step = tf.Variable(0, dtype=tf.int64, trainable=False)
@@ -147,11 +201,16 @@ def fit(
             )
 
 
-def train(config: Config, work: Path, parts: tuple[str, ...] = ("predictor", "transform")) -> None:
+PARTS = ("predictor", "transform", "finetune")
+
+
+def train(config: Config, work: Path, parts: tuple[str, ...] = PARTS, name: str = "finetune") -> None:
     """Prepare the data, then train the requested networks; weights go to ``work``.
 
     The predictor trains first: it is the shorter run, so an intermediate release (the
-    transform's latest checkpoint, see :func:`restore`) is available early.
+    transform's latest checkpoint, see :func:`restore`) is available early. The fine-tune stage
+    (only when ``config.finetune_steps``) starts from the finished transform weights and writes
+    ``<name>.weights.h5``.
     """
     keras.utils.set_random_seed(config.seed)
     prepare_data(config, work)
@@ -179,6 +238,40 @@ def train(config: Config, work: Path, parts: tuple[str, ...] = ("predictor", "tr
             work / "ckpt_transform",
         )
         model.save_weights(work / "transform.weights.h5")
+    if "finetune" in parts and config.finetune_steps > 0:
+        finetune(config, work, name)
+
+
+def finetune(config: Config, work: Path, name: str = "finetune") -> None:
+    """Continue the finished transform with the Gram term (:func:`finetune_loss`); resumable."""
+    model = build_transform(config.transform)
+    model.load_weights(work / "transform.weights.h5")
+    arrays = data.open_set(work / "transform_set")
+    fit(
+        model,
+        functools.partial(_transform_batches, config, arrays, stream=23),
+        finetune_loss(config),
+        config.finetune_steps,
+        config,
+        work / f"ckpt_{name}",
+        config.finetune_learning_rate,
+    )
+    model.save_weights(work / f"{name}.weights.h5")
+
+
+def release_part(config: Config) -> str:
+    """Which trained transform the release ships: the fine-tuned one when there is that stage."""
+    return "finetune" if config.finetune_steps > 0 else "transform"
+
+
+def with_overrides(config: Config, assignments: list[str]) -> Config:
+    """``config`` with ``key=value`` fields replaced (numbers; tuples comma-separated)."""
+    changes: dict[str, object] = {}
+    for assignment in assignments:
+        key, value = assignment.split("=", 1)
+        current = getattr(config, key)
+        changes[key] = tuple(value.split(",")) if isinstance(current, tuple) else type(current)(value)
+    return dataclasses.replace(config, **changes)
 
 
 def restore(model: keras.Model, work: Path, part: str) -> None:
@@ -199,17 +292,19 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--config", choices=sorted(CONFIGS), default="full")
     parser.add_argument("--work", type=Path, help="work directory root (default models/work)")
-    parser.add_argument("--only", choices=["data", "transform", "predictor"], help="run one stage only")
+    parser.add_argument("--only", choices=["data", *PARTS], help="run one stage only")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config field")
+    parser.add_argument("--name", default="finetune", help="output name of the fine-tune stage")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     tf.config.threading.set_intra_op_parallelism_threads(2)
     tf.config.threading.set_inter_op_parallelism_threads(1)
-    config = CONFIGS[args.config]
+    config = with_overrides(CONFIGS[args.config], args.set)
     work = work_dir(config, args.work)
     if args.only == "data":
         prepare_data(config, work)
     else:
-        train(config, work, (args.only,) if args.only else ("predictor", "transform"))
+        train(config, work, (args.only,) if args.only else PARTS, args.name)
 
 
 if __name__ == "__main__":

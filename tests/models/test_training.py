@@ -45,8 +45,9 @@ def test_tiny_run_when_trained_then_writes_weights_and_exports(tmp_path: Path) -
         "export.export_models(CONFIGS['tiny'], work / 'tiny', work / 'tiny' / 'export')\n"
     )
     work = tmp_path / "tiny"
-    # then
+    # then: the tiny configuration also runs the fine-tune stage (Gram term on a stand-in net)
     assert (work / "transform.weights.h5").exists() and (work / "predictor.weights.h5").exists()
+    assert (work / "finetune.weights.h5").exists()
     transform = Transform(work / "export" / "transform_int8.tflite")
     output = transform(
         np.random.default_rng(0).random((2, 40, 24, 3), np.float32), np.zeros((2, 1, 1, 100), np.float32)

@@ -1,0 +1,100 @@
+"""Quick comparison of trained transform weights on a subset of the held-out evaluation.
+
+Usage (from the repository root)::
+
+    python -m models.compare transform finetune_a finetune_b --contents 12 --int8
+
+Each name is ``models/work/<config>/<name>.weights.h5`` (or a checkpoint directory
+``ckpt_<name>``), run as a float Keras model at 384x384 on the first ``--contents`` val photos
+and all held-out styles, with the metrics of :func:`models.evaluate.quality` (Magenta fp16 as the
+reference). ``--int8`` also converts each to int8 (the release recipe) and reports its PSNR/SSIM
+to the float model and its own quality row. Prints a markdown table and writes it as JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from models import catalogue, evaluate, metrics
+from models.architecture import build_transform
+from models.config import CONFIGS, work_dir
+from models.imaging import load_rgb
+from models.litert import Predictor, Transform
+from models.paths import RELEASE_DIR
+from models.teacher import Teacher
+from models.train import restore
+
+log = logging.getLogger(__name__)
+
+
+def _keras_stylizer(model: object) -> evaluate.Stylizer:
+    def stylize(image: np.ndarray, embedding: np.ndarray) -> np.ndarray:
+        return np.asarray(model([image[None], embedding.reshape(1, 1, 1, 100)], training=False))[0]
+
+    return stylize
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Command-line entry point."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("names", nargs="+")
+    parser.add_argument("--config", choices=sorted(CONFIGS), default="full")
+    parser.add_argument("--work", type=Path, help="work directory root (default models/work)")
+    parser.add_argument("--contents", type=int, default=12)
+    parser.add_argument("--int8", action="store_true")
+    parser.add_argument("--out", type=Path, help="JSON output (default <work>/compare.json)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    config = CONFIGS[args.config]
+    work = work_dir(config, args.work)
+    candidates = [evaluate.Candidate("magenta_fp16", evaluate._magenta("fp16"))]
+    models = {}
+    for name in args.names:
+        model = build_transform(config.transform)
+        restore(model, work, name)
+        models[name] = model
+        candidates.append(evaluate.Candidate(name, _keras_stylizer(model)))
+    if args.int8:
+        from models.convert import to_tflite
+        from models.export import representative_transform
+
+        for name, model in models.items():
+            int8 = Transform(to_tflite(model, "int8", representative_transform(work)))
+            candidates.append(evaluate.Candidate(f"{name}_int8", evaluate._single(int8)))
+    contents = catalogue.content_images("val")[: args.contents]
+    styles = list(catalogue.HELD_OUT_STYLES)
+    predictor = Predictor(RELEASE_DIR / "predictor.tflite")
+    rows = evaluate.quality(candidates, predictor, contents, styles)
+    if args.int8:
+        teacher, by_name = Teacher(), {c.name: c for c in candidates}
+        for name in models:
+            psnr, ssim = [], []
+            for style in styles:
+                embedding = teacher.embed_image(load_rgb(catalogue.style_dir() / style))
+                for path in contents[:6]:
+                    content = evaluate._content_square(path)
+                    reference = by_name[name].stylize(content, embedding)
+                    output = by_name[f"{name}_int8"].stylize(content, embedding)
+                    psnr.append(metrics.psnr(output, reference))
+                    ssim.append(metrics.ssim(output, reference))
+            rows[f"{name}_int8"].update(int8_psnr=float(np.mean(psnr)), int8_ssim=float(np.mean(ssim)))
+    out = args.out or work / "compare.json"
+    out.write_text(json.dumps(rows, indent=1) + "\n")
+    base = rows["magenta_fp16"]
+    print("| weights | style dist. | vs Magenta | content dist. | vs Magenta | SSIM | PSNR | int8 vs float PSNR |")
+    print("|---|---|---|---|---|---|---|---|")
+    for name, row in rows.items():
+        extra = f"{row['int8_psnr']:.2f} dB" if "int8_psnr" in row else ""
+        print(
+            f"| {name} | {row['style']:.4f} | {row['style'] / base['style'] - 1:+.1%} | {row['content']:.4f} | "
+            f"{row['content'] / base['content'] - 1:+.1%} | {row['ssim']:.3f} | {row['psnr']:.2f} | {extra} |"
+        )
+
+
+if __name__ == "__main__":
+    main()
