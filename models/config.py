@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -108,3 +109,29 @@ CONFIGS: dict[str, Config] = {
 def work_dir(config: Config, root: Path | None = None) -> Path:
     """Directory of the generated data, checkpoints and exports of a configuration."""
     return (root or WORK_DIR) / config.name
+
+
+def with_overrides(config: Config, assignments: list[str]) -> Config:
+    """``config`` with ``key=value`` fields replaced: numbers, strings, comma-separated tuples.
+
+    Raises ValueError (one line) for a malformed assignment, an unknown or nested field, or a
+    value of the wrong type.
+    """
+    fields = {f.name for f in dataclasses.fields(config)}
+    changes: dict[str, object] = {}
+    for assignment in assignments:
+        key, sep, value = assignment.partition("=")
+        if not sep or key not in fields:
+            raise ValueError(f"--set {assignment!r}: expected KEY=VALUE with KEY one of {', '.join(sorted(fields))}")
+        current = getattr(config, key)
+        if isinstance(current, tuple):
+            changes[key] = tuple(value.split(","))
+        elif isinstance(current, (int, float, str)) and not isinstance(current, bool):
+            try:
+                changes[key] = type(current)(value)
+            except ValueError:
+                raise ValueError(f"--set {key}: expected a {type(current).__name__}, got {value!r}") from None
+        else:
+            raise ValueError(f"--set {key}: this field cannot be set from the command line")
+    return dataclasses.replace(config, **changes)
+

@@ -14,7 +14,6 @@ writes ``NAME.weights.h5`` (checkpoints in ``ckpt_NAME``) next to the others.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import functools
 import itertools
 import logging
@@ -29,7 +28,7 @@ import tensorflow as tf
 
 from models import data
 from models.architecture import build_predictor, build_transform
-from models.config import CONFIGS, Config, work_dir
+from models.config import CONFIGS, Config, with_overrides, work_dir
 
 log = logging.getLogger(__name__)
 
@@ -264,16 +263,6 @@ def release_part(config: Config) -> str:
     return "finetune" if config.finetune_steps > 0 else "transform"
 
 
-def with_overrides(config: Config, assignments: list[str]) -> Config:
-    """``config`` with ``key=value`` fields replaced (numbers; tuples comma-separated)."""
-    changes: dict[str, object] = {}
-    for assignment in assignments:
-        key, value = assignment.split("=", 1)
-        current = getattr(config, key)
-        changes[key] = tuple(value.split(",")) if isinstance(current, tuple) else type(current)(value)
-    return dataclasses.replace(config, **changes)
-
-
 def restore(model: keras.Model, work: Path, part: str) -> None:
     """Load ``<part>.weights.h5``, or the latest checkpoint of an unfinished run."""
     weights = work / f"{part}.weights.h5"
@@ -296,10 +285,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config field")
     parser.add_argument("--name", default="finetune", help="output name of the fine-tune stage")
     args = parser.parse_args(argv)
+    try:
+        config = with_overrides(CONFIGS[args.config], args.set)
+    except ValueError as error:
+        parser.error(str(error))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     tf.config.threading.set_intra_op_parallelism_threads(2)
     tf.config.threading.set_inter_op_parallelism_threads(1)
-    config = with_overrides(CONFIGS[args.config], args.set)
     work = work_dir(config, args.work)
     if args.only == "data":
         prepare_data(config, work)

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from models import data
-from models.config import CONFIGS
+from models.config import CONFIGS, with_overrides
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -84,3 +84,13 @@ def test_canvas_when_photo_is_portrait_then_landscape_window_of_requested_size()
     photo = np.zeros((500, 300, 3), np.uint8)
     window = data._canvas(photo, 256, np.random.default_rng(0))
     assert window.shape == (256, 344, 3)
+
+
+def test_config_overrides_set_fields_and_refuse_bad_assignments() -> None:
+    base = CONFIGS["tiny"]
+    changed = with_overrides(base, ["gram_weight=0.3", "finetune_steps=7", "gram_layers=a,b"])
+    assert (changed.gram_weight, changed.finetune_steps, changed.gram_layers) == (0.3, 7, ("a", "b"))
+    assert changed.transform_steps == base.transform_steps
+    for bad in ("gram_weight", "no_such_field=1", "finetune_steps=1.5", "synthetic=0", "transform=x"):
+        with pytest.raises(ValueError, match="--set"):
+            with_overrides(base, [bad])
