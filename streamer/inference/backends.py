@@ -139,22 +139,42 @@ def _try_delegate(model: TransformModel, library: str, threads: int) -> Transfor
     return runner
 
 
+_NO_ADAPTER_HINT = (
+    "LiteRT's WebGPU runs on Vulkan: it needs libvulkan.so.1 and a GPU's Vulkan driver; "
+    "software Vulkan such as llvmpipe does not count"
+)
+
+
+def _native_failure(lines: list[str]) -> str | None:
+    """The first error LiteRT logged natively (``ERROR: [file.cc:123] message``), if any."""
+    for line in lines:
+        if line.startswith("ERROR: [") and "] " in line:
+            message = line.split("] ", 1)[1].strip()
+            if message:
+                if "No adapters found" in message:
+                    message += f" ({_NO_ADAPTER_HINT})"
+                return message
+    return None
+
+
 def _try_compiled_gpu(model: TransformModel, threads: int) -> TransformRunner:
     runtime = load_runtime()
     if not runtime.has_compiled_model:
         raise BackendUnavailableError(f"{runtime.name} has no CompiledModel API")
     from ai_edge_litert.hardware_accelerator import HardwareAccelerator
 
+    native: list[str] = []
     try:
-        runner = CompiledModelTransform(model, HardwareAccelerator.GPU, threads)
+        with native_logs_captured() as native:
+            runner = CompiledModelTransform(model, HardwareAccelerator.GPU, threads)
+            try:
+                _smoke_test(runner)
+            except BaseException:
+                runner.close()
+                raise
     except Exception as exc:
-        raise BackendUnavailableError(f"LiteRT GPU accelerator: {_first_line(exc)}") from exc
-    try:
-        _smoke_test(runner)
-    except Exception as exc:
-        runner.close()
-        reason = _first_line(exc)
-        if "ERROR: [" in reason:  # LiteRT's status trace: the useful part is in the log
+        reason = _native_failure(native) or _first_line(exc)
+        if reason.startswith("ERROR: ["):  # LiteRT's status trace, and nothing better was logged
             reason = "no usable GPU (WebGPU/OpenCL adapter) found"
         raise BackendUnavailableError(f"LiteRT GPU accelerator: {reason}") from exc
     return runner

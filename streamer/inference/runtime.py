@@ -90,6 +90,7 @@ def load_runtime() -> Runtime:
 
 _quiet_lock = threading.RLock()
 _quiet_depth = 0
+_quiet_sink: Any = None  #: the outermost capture's temporary file, while one is active
 
 
 @contextlib.contextmanager
@@ -98,37 +99,52 @@ def native_logs_captured() -> Iterator[list[str]]:
 
     LiteRT prints INFO/ERROR lines straight to file descriptor 2 while probing accelerators;
     they would bury the one-line backend report. The captured lines are yielded (filled in on
-    exit) and logged at DEBUG level. Set ``STREAMER_NATIVE_LOGS=1`` to let them through.
+    exit, also when the block raises, so a caller can read why native code failed; a nested
+    block gets the lines written while it ran) and the outermost block logs them at DEBUG
+    level. Set ``STREAMER_NATIVE_LOGS=1`` to let them through (nothing is captured then).
     """
-    global _quiet_depth
+    global _quiet_depth, _quiet_sink
     lines: list[str] = []
     if os.environ.get("STREAMER_NATIVE_LOGS"):
         yield lines
         return
     with _quiet_lock:
-        _quiet_depth += 1
-        outermost = _quiet_depth == 1
-        if not outermost:
+        if _quiet_depth:  # nested: the outer block owns fd 2; report what was written meanwhile
+            sink = _quiet_sink
+            _flush_c_stdio()
+            start = os.fstat(sink.fileno()).st_size
+            _quiet_depth += 1
             try:
                 yield lines
             finally:
                 _quiet_depth -= 1
+                _flush_c_stdio()
+                lines.extend(_read_from(sink, start))
             return
         sys.stderr.flush()
         saved = os.dup(2)
         with tempfile.TemporaryFile() as sink:
             os.dup2(sink.fileno(), 2)
+            _quiet_depth, _quiet_sink = 1, sink
             try:
                 yield lines
             finally:
                 _flush_c_stdio()
                 os.dup2(saved, 2)
                 os.close(saved)
-                _quiet_depth -= 1
-                sink.seek(0)
-                lines.extend(sink.read().decode("utf-8", "replace").splitlines())
-    for line in lines:
-        logger.debug("native: %s", line)
+                _quiet_depth, _quiet_sink = 0, None
+                lines.extend(_read_from(sink, 0))
+                for line in lines:
+                    logger.debug("native: %s", line)
+
+
+def _read_from(sink: Any, start: int) -> list[str]:
+    """Lines of the capture file from byte ``start`` on (the fd's shared offset is left alone)."""
+    return (
+        os.pread(sink.fileno(), max(0, os.fstat(sink.fileno()).st_size - start), start)
+        .decode("utf-8", "replace")
+        .splitlines()
+    )
 
 
 def _flush_c_stdio() -> None:
