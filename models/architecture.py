@@ -28,10 +28,11 @@ class _Film:
         self.trunk = trunk
         self.count = 0
 
-    def __call__(self, x: keras.KerasTensor) -> keras.KerasTensor:
+    def __call__(self, x: keras.KerasTensor, name: str | None = None) -> keras.KerasTensor:
         channels = x.shape[-1]
-        self.count += 1
-        name = f"film{self.count}"
+        if name is None:  # the trunk's own layers are numbered (film1, film2, ...) in build order
+            self.count += 1
+            name = f"film{self.count}"
         gamma = layers.Conv2D(channels, 1, activation="sigmoid", kernel_initializer="zeros", name=f"{name}_gamma")(
             self.trunk
         )
@@ -41,11 +42,32 @@ class _Film:
 
 
 def _sep(
-    x: keras.KerasTensor, channels: int, stride: int = 1, name: str = "", activation: str | None = "relu6"
+    x: keras.KerasTensor,
+    channels: int,
+    stride: int = 1,
+    name: str = "",
+    activation: str | None = "relu6",
+    zero: bool = False,
 ) -> keras.KerasTensor:
-    """Depthwise 3x3 (optionally strided) followed by a pointwise projection (ReLU6 by default)."""
+    """Depthwise 3x3 (optionally strided) followed by a pointwise projection (ReLU6 by default);
+    ``zero``: the projection starts at zero (a residual branch that starts as the identity)."""
     x = layers.DepthwiseConv2D(3, strides=stride, padding="same", name=f"{name}_dw")(x)
-    return layers.Conv2D(channels, 1, activation=activation, name=f"{name}_pw")(x)
+    initializer = "zeros" if zero else "glorot_uniform"
+    return layers.Conv2D(channels, 1, activation=activation, kernel_initializer=initializer, name=f"{name}_pw")(x)
+
+
+def _decoder_blocks(x: keras.KerasTensor, film: _Film, count: int, prefix: str) -> keras.KerasTensor:
+    """``count`` FiLM-conditioned depthwise-separable residual blocks at the decoder's resolution.
+
+    Their last projection starts at zero, so weights of a network without them load into one
+    with them (:func:`copy_weights`) and compute the same function before any training.
+    """
+    channels = x.shape[-1]
+    for i in range(count):
+        r = film(_sep(x, channels, name=f"{prefix}{i}a"), name=f"{prefix}{i}_film")
+        r = _sep(r, channels, name=f"{prefix}{i}b", activation=None, zero=True)
+        x = layers.Add(name=f"{prefix}{i}_add")([x, r])
+    return x
 
 
 def _shuffle_up(x: keras.KerasTensor, channels: int, name: str) -> keras.KerasTensor:
@@ -75,14 +97,27 @@ def build_transform(spec: TransformSpec | None = None, size: tuple[int, int] | N
 
     x = layers.Add(name="dec2_skip")([_shuffle_up(x, c2, "dec2"), e2])
     x = film(_sep(x, c2, name="dec2"))
+    x = _decoder_blocks(x, film, spec.decoder_blocks[0], "dres2_")
     x = layers.Add(name="dec1_skip")([_shuffle_up(x, c1, "dec1"), e1])
     x = film(_sep(x, c1, name="dec1"))
+    x = _decoder_blocks(x, film, spec.decoder_blocks[1], "dres1_")
     # Clip to [0, 1] as ReLU6 fused into the last conv, then / 6: in int8 the output range is
     # then exactly [0, 6] (a sigmoid would quantize its unbounded logits coarsely).
     x = _sep(x, 12, name="out")
     x = layers.Lambda(lambda t: tf.nn.depth_to_space(t, 2), name="out_shuffle")(x)
     image = layers.Rescaling(1 / 6, name="image")(x)
     return keras.Model([content, embedding], image, name="fast_transform")
+
+
+def copy_weights(source: keras.Model, target: keras.Model) -> int:
+    """Copy every layer's weights from ``source`` to the layer of the same name in ``target``
+    (e.g. a trained transform into one with extra decoder blocks); returns how many layers."""
+    copied = 0
+    for layer in source.layers:
+        if layer.weights:
+            target.get_layer(layer.name).set_weights(layer.get_weights())
+            copied += 1
+    return copied
 
 
 def _stats(x: keras.KerasTensor, name: str) -> keras.KerasTensor:

@@ -1,8 +1,8 @@
 """One command for the whole release: teacher targets, training, export, evaluation.
 
-Training is predictor, transform, then (only when ``finetune_steps`` > 0; not in ``full``) the fine-tune of
-the transform with the Gram (texture statistics) term on the float MobileNetV2 copy
-(:mod:`models.feature_net`); the release then ships the fine-tuned transform.
+Training is predictor, transform (distillation), then the fine-tune of the transform with texture
+(Gram) terms toward the teacher's output and the style image on the float MobileNetV2 copy
+(:mod:`models.feature_net`, :mod:`models.losses`); the release ships the fine-tuned transform.
 
 Usage (from the repository root, with the ``train`` extra installed and ../shared present)::
 

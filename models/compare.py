@@ -22,7 +22,7 @@ import numpy as np
 
 from models import catalogue, evaluate, metrics
 from models.architecture import build_transform
-from models.config import CONFIGS, work_dir
+from models.config import CONFIGS, transform_spec, with_overrides, work_dir
 from models.imaging import load_rgb
 from models.litert import Predictor, Transform
 from models.paths import RELEASE_DIR
@@ -48,14 +48,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--contents", type=int, default=12)
     parser.add_argument("--int8", action="store_true")
     parser.add_argument("--out", type=Path, help="JSON output (default <work>/compare.json)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="config override, as for training (e.g. finetune_decoder_blocks=2,2)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    config = CONFIGS[args.config]
+    try:
+        config = with_overrides(CONFIGS[args.config], args.set)
+    except ValueError as error:
+        parser.error(str(error))
     work = work_dir(config, args.work)
     candidates = [evaluate.Candidate("magenta_fp16", evaluate._magenta("fp16"))]
     models = {}
     for name in args.names:
-        model = build_transform(config.transform)
+        model = build_transform(transform_spec(config, "transform" if name == "transform" else "finetune"))
         restore(model, work, name)
         models[name] = model
         candidates.append(evaluate.Candidate(name, _keras_stylizer(model)))

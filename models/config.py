@@ -30,6 +30,8 @@ class TransformSpec:
     widths: tuple[int, int, int] = (16, 32, 64)
     blocks: int = 5
     film_hidden: int = 128
+    # Residual blocks in the decoder at 1/4 and 1/2 resolution (fine texture), see architecture.py.
+    decoder_blocks: tuple[int, int] = (0, 0)
 
 
 @dataclass(frozen=True)
@@ -76,13 +78,28 @@ class Config:
     gram_weight: float = 0.0
     gram_layers: tuple[str, ...] = GRAM_LAYERS
     gram_scale: float = 224 / 384
+    # ``style_weight`` x the relative Gram distance to the style image behind the sample's
+    # conditioning (training styles and their crops only; see models/style_targets.py).
+    style_weight: float = 0.0
+    # Random extra scale (fraction) and offset of the feature net's view each step; 0: fixed view.
+    gram_jitter: float = 0.0
+    # Decoder residual blocks (1/4, 1/2 resolution) added for the fine-tune stage; they start as
+    # the identity, so the stage begins from the trained transform's function.
+    finetune_decoder_blocks: tuple[int, int] = (0, 0)
 
 
 CONFIGS: dict[str, Config] = {
-    # No fine-tune stage in the release: tried with gram_weight 0.1-1 (style distance +38 % -> +20 %
-    # vs Magenta at 0.3 / 4,000 steps) but it drew a regular grid texture and cost int8 accuracy
-    # (32.7 dB to float, from 36.9). Try it with `python -m models.train --only finetune --set ...`.
-    "full": Config("full"),
+    # The release: distillation (transform stage), then the fine-tune stage with texture terms
+    # toward the teacher's output (0.3) and the style image (0.5); experiments behind these
+    # values are in models/MODEL_CARD.md.
+    "full": Config(
+        "full",
+        finetune_steps=4000,
+        finetune_learning_rate=1.5e-3,
+        gram_weight=0.3,
+        style_weight=0.5,
+        gram_jitter=0.15,
+    ),
     "tiny": Config(
         "tiny",
         synthetic=True,
@@ -102,8 +119,18 @@ CONFIGS: dict[str, Config] = {
         checkpoint_every=2,
         finetune_steps=4,
         gram_weight=0.1,
+        style_weight=0.1,
+        gram_jitter=0.1,
+        finetune_decoder_blocks=(1, 1),
     ),
 }
+
+
+def transform_spec(config: Config, part: str = "transform") -> TransformSpec:
+    """The transform network of a trained ``part``: the fine-tune stage may add decoder blocks."""
+    if part == "transform":
+        return config.transform
+    return dataclasses.replace(config.transform, decoder_blocks=config.finetune_decoder_blocks)
 
 
 def work_dir(config: Config, root: Path | None = None) -> Path:
@@ -125,7 +152,11 @@ def with_overrides(config: Config, assignments: list[str]) -> Config:
             raise ValueError(f"--set {assignment!r}: expected KEY=VALUE with KEY one of {', '.join(sorted(fields))}")
         current = getattr(config, key)
         if isinstance(current, tuple):
-            changes[key] = tuple(value.split(","))
+            kind = type(current[0]) if current else str
+            try:
+                changes[key] = tuple(kind(item) for item in value.split(","))
+            except ValueError:
+                raise ValueError(f"--set {key}: expected comma-separated {kind.__name__}s, got {value!r}") from None
         elif isinstance(current, (int, float, str)) and not isinstance(current, bool):
             try:
                 changes[key] = type(current)(value)

@@ -46,8 +46,12 @@ def shared_sources() -> Sources:
     from models.teacher import Teacher
 
     content = [load_rgb(p) for p in catalogue.content_images("train")]
-    styles = [load_rgb(catalogue.style_dir() / name) for name in catalogue.training_styles()]
-    return Sources(content, styles, Teacher("fp16"))
+    return Sources(content, training_style_images(), Teacher("fp16"))
+
+
+def training_style_images() -> list[np.ndarray]:
+    """The training styles of the shared data (uint8 RGB), in :func:`catalogue.training_styles` order."""
+    return [load_rgb(catalogue.style_dir() / name) for name in catalogue.training_styles()]
 
 
 class SyntheticTeacher:
@@ -99,14 +103,18 @@ def style_pool(sources: Sources, config: Config) -> dict[str, np.ndarray]:
     embeddings shipped for built-in training styles); ``crops``: random crops of the styles;
     ``content``: the content photos used as styles.
     """
-    rng = np.random.default_rng([config.seed, 7])
     embed = sources.teacher.embed
     canonical = np.stack([embed(style_input(s)) for s in sources.styles])
-    crops = np.stack(
-        [embed(style_input(_random_square(s, rng, 0.35))) for s in sources.styles for _ in range(config.style_crops)]
-    )
+    crops = np.stack([embed(style_input(crop)) for crop in style_crops(sources.styles, config)])
     content = np.stack([embed(style_input(c)) for c in sources.content])
     return {"canonical": canonical, "crops": crops, "content": content}
+
+
+def style_crops(styles: list[np.ndarray], config: Config) -> list[np.ndarray]:
+    """The style crops behind ``style_pool(...)["crops"]``, in its order (the same random stream),
+    so a training stage can look up the image that an embedding of the pool came from."""
+    rng = np.random.default_rng([config.seed, 7])
+    return [_random_square(s, rng, 0.35) for s in styles for _ in range(config.style_crops)]
 
 
 def sample_embedding(pool: dict[str, np.ndarray], rng: np.random.Generator) -> np.ndarray:

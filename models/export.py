@@ -19,7 +19,7 @@ import numpy as np
 
 from models import catalogue
 from models.architecture import build_predictor, build_transform, count_macs
-from models.config import CONFIGS, SIZE_MULTIPLE, Config, work_dir
+from models.config import CONFIGS, SIZE_MULTIPLE, Config, transform_spec, work_dir
 from models.convert import RepresentativeData, to_tflite
 from models.data import open_set
 from models.imaging import load_rgb
@@ -34,8 +34,9 @@ FILES = {"int8": "fast_int8.tflite", "fp16": "fast_fp16.tflite", "predictor": "p
 
 def load_transform(config: Config, work: Path) -> keras.Model:
     """The trained transform of ``config`` (dynamic input size; fine-tuned when configured)."""
-    model = build_transform(config.transform)
-    restore(model, work, release_part(config))
+    part = release_part(config)
+    model = build_transform(transform_spec(config, part))
+    restore(model, work, part)
     return model
 
 
@@ -118,15 +119,16 @@ def write_release(config: Config, exported: dict[str, Path], release: Path = REL
     sources = {"int8": "transform_int8", "fp16": "transform_fp16", "predictor": "predictor_fp16"}
     for key, source in sources.items():
         (release / FILES[key]).write_bytes(exported[source].read_bytes())
-    macs = count_macs(build_transform(config.transform, size=(480, 640)))
+    macs = count_macs(build_transform(transform_spec(config, release_part(config)), size=(480, 640)))
     manifest = {
         "format": 1,
         "default": TIER,
         "models": {
             TIER: {
                 "description": (
-                    f"Real-time transform distilled from Magenta's arbitrary stylization "
-                    f"({macs / 1e9:.2f} GMAC per 640x480 frame); trained by streamer's models/ code."
+                    "Real-time transform distilled from Magenta's arbitrary stylization"
+                    + (" and fine-tuned on texture statistics" if release_part(config) == "finetune" else "")
+                    + f" ({macs / 1e9:.2f} GMAC per 640x480 frame); trained by streamer's models/ code."
                 ),
                 "predictor": FILES["predictor"],
                 "transform": {"int8": FILES["int8"], "fp16": FILES["fp16"]},

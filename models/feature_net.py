@@ -13,7 +13,7 @@ synthetic configurations a stand-in with random filters (:func:`stand_in`) takes
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +21,9 @@ import tensorflow as tf
 from ai_edge_litert import schema_py_generated as schema
 
 from models.config import GRAM_LAYERS
+
+Features = Callable[[tf.Tensor], dict[str, tf.Tensor]]
+"""A feature net: float RGB images in [0, 1] -> activations by tensor name."""
 
 _OPS = {"CONV_2D", "DEPTHWISE_CONV_2D", "ADD"}
 _ACTIVATIONS = {0: None, 1: "relu", 3: "relu6"}

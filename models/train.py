@@ -27,12 +27,13 @@ import numpy as np
 import tensorflow as tf
 
 from models import data
-from models.architecture import build_predictor, build_transform
-from models.config import CONFIGS, Config, with_overrides, work_dir
+from models.architecture import build_predictor, build_transform, copy_weights
+from models.config import CONFIGS, Config, transform_spec, with_overrides, work_dir
+from models.losses import finetune_loss, transform_loss
 
 log = logging.getLogger(__name__)
 
-Batch = tuple[tuple[np.ndarray, ...], np.ndarray]
+Batch = tuple[tuple[np.ndarray, ...], np.ndarray | tuple[np.ndarray, ...]]
 
 
 def prepare_data(config: Config, work: Path) -> None:
@@ -51,10 +52,11 @@ def _finished(directory: Path, expected: int) -> bool:
 
 
 def _transform_batches(
-    config: Config, arrays: dict[str, np.ndarray], start: int, stream: int = 21
+    config: Config, arrays: dict[str, np.ndarray], start: int, stream: int = 21, sources: np.ndarray | None = None
 ) -> Iterator[Batch]:
     """Random sub-crops (and flips) of teacher pairs, as float [0, 1]; batch ``i`` depends only on
-    (seed, stream, i), so a resumed run sees the same batches as an uninterrupted one."""
+    (seed, stream, i), so a resumed run sees the same batches as an uninterrupted one. With
+    ``sources`` (per-sample style index) the target is ``(teacher crop, style index)``."""
     count, size, crop = len(arrays["content"]), config.crop, config.train_crop
     for step in itertools.count(start):
         rng = np.random.default_rng([config.seed, stream, step])
@@ -65,7 +67,8 @@ def _transform_batches(
         if rng.random() < 0.5:
             content, target = content[:, :, ::-1], target[:, :, ::-1]
         embedding = arrays["embedding"][index].reshape(-1, 1, 1, 100)
-        yield (content / np.float32(255), embedding), target / np.float32(255)
+        image = target / np.float32(255)
+        yield (content / np.float32(255), embedding), image if sources is None else (image, sources[index])
 
 
 def _predictor_batches(config: Config, arrays: dict[str, np.ndarray], start: int) -> Iterator[Batch]:
@@ -75,68 +78,6 @@ def _predictor_batches(config: Config, arrays: dict[str, np.ndarray], start: int
         index = np.sort(rng.choice(count, config.predictor_batch, replace=False))
         image = arrays["image"][index] / np.float32(255)
         yield (image,), arrays["embedding"][index].reshape(-1, 1, 1, 100)
-
-
-def _gradients(image: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-    return image[:, 1:, :, :] - image[:, :-1, :, :], image[:, :, 1:, :] - image[:, :, :-1, :]
-
-
-def transform_loss(gradient_weight: float) -> Callable[[tf.Tensor, tf.Tensor], tf.Tensor]:
-    """L1 on pixels plus ``gradient_weight`` x L1 on horizontal/vertical differences."""
-
-    def loss(target: tf.Tensor, output: tf.Tensor) -> tf.Tensor:
-        value = tf.reduce_mean(tf.abs(output - target))
-        for a, b in zip(_gradients(output), _gradients(target), strict=True):
-            value += gradient_weight * tf.reduce_mean(tf.abs(a - b))
-        return value
-
-    return loss
-
-
-def gram_loss(
-    features: Callable[[tf.Tensor], dict[str, tf.Tensor]], layers: tuple[str, ...], scale: float
-) -> Callable[[tf.Tensor, tf.Tensor], tf.Tensor]:
-    """Mean over ``layers`` and samples of ``|G(output) - G(target)|_F / |G(target)|_F``.
-
-    ``G`` is the Gram matrix of a layer of ``features`` (the float MobileNetV2 copy), computed
-    on the images resized by ``scale``. The target is the teacher's output, so this distils the
-    teacher's texture statistics (not the style image's) alongside the per-pixel terms.
-    """
-    from models.feature_net import gram
-
-    def resized(image: tf.Tensor) -> tf.Tensor:
-        if scale == 1:
-            return image
-        size = tf.cast(tf.round(tf.cast(tf.shape(image)[1:3], tf.float32) * scale), tf.int32)
-        return tf.image.resize(image, size, method="bilinear")
-
-    def loss(target: tf.Tensor, output: tf.Tensor) -> tf.Tensor:
-        ours, theirs = features(resized(output)), features(tf.stop_gradient(resized(target)))
-        values = []
-        for name in layers:
-            reference = tf.stop_gradient(gram(theirs[name]))
-            difference = tf.norm(gram(ours[name]) - reference, axis=[1, 2])
-            values.append(difference / (tf.norm(reference, axis=[1, 2]) + 1e-6))
-        return tf.reduce_mean(tf.stack(values))
-
-    return loss
-
-
-def finetune_loss(config: Config) -> Callable[[tf.Tensor, tf.Tensor], tf.Tensor]:
-    """The fine-tune stage's loss: :func:`transform_loss` plus ``gram_weight`` x :func:`gram_loss`
-    on the MobileNetV2 copy (a random-filter stand-in for synthetic configurations)."""
-    from models import feature_net
-
-    pixels = transform_loss(config.gradient_weight)
-    if config.gram_weight == 0:
-        return pixels
-    net = feature_net.stand_in(config.gram_layers) if config.synthetic else feature_net.backbone(config.gram_layers)
-    texture = gram_loss(net, config.gram_layers, config.gram_scale)
-
-    def loss(target: tf.Tensor, output: tf.Tensor) -> tf.Tensor:
-        return pixels(target, output) + config.gram_weight * texture(target, output)
-
-    return loss
 
 
 def predictor_loss(target: tf.Tensor, output: tf.Tensor) -> tf.Tensor:
@@ -149,7 +90,7 @@ def predictor_loss(target: tf.Tensor, output: tf.Tensor) -> tf.Tensor:
 def fit(
     model: keras.Model,
     batches: Callable[[int], Iterator[Batch]],
-    loss_fn: Callable[[tf.Tensor, tf.Tensor], tf.Tensor],
+    loss_fn: Callable[[object, tf.Tensor], tf.Tensor],
     steps: int,
     config: Config,
     checkpoint_dir: Path,
@@ -168,7 +109,7 @@ def fit(
         log.info("%s: resumed at step %d", model.name, int(step))
 
     @tf.function(reduce_retracing=True)
-    def train_step(inputs: tuple[tf.Tensor, ...], target: tf.Tensor) -> tf.Tensor:
+    def train_step(inputs: tuple[tf.Tensor, ...], target: object) -> tf.Tensor:
         with tf.GradientTape() as tape:
             loss = loss_fn(target, model(list(inputs) if len(inputs) > 1 else inputs[0], training=True))
         optimizer.apply_gradients(
@@ -181,7 +122,7 @@ def fit(
     stream = batches(first)
     for _ in range(first, steps):
         inputs, target = next(stream)
-        loss = float(train_step(tuple(tf.constant(x) for x in inputs), tf.constant(target)))
+        loss = float(train_step(tuple(tf.constant(x) for x in inputs), tf.nest.map_structure(tf.constant, target)))
         running = loss if math.isnan(running) else 0.98 * running + 0.02 * loss
         step.assign_add(1)
         done = int(step)
@@ -242,14 +183,27 @@ def train(config: Config, work: Path, parts: tuple[str, ...] = PARTS, name: str 
 
 
 def finetune(config: Config, work: Path, name: str = "finetune") -> None:
-    """Continue the finished transform with the Gram term (:func:`finetune_loss`); resumable."""
-    model = build_transform(config.transform)
-    model.load_weights(work / "transform.weights.h5")
+    """Continue the finished transform with the texture terms (:func:`models.losses.finetune_loss`);
+    resumable."""
+    from models import feature_net, style_targets
+
+    trained = build_transform(config.transform)
+    trained.load_weights(work / "transform.weights.h5")
+    model = build_transform(transform_spec(config, "finetune"))
+    copy_weights(trained, model)
     arrays = data.open_set(work / "transform_set")
+    layers = config.gram_layers
+    features = feature_net.stand_in(layers) if config.synthetic else feature_net.backbone(layers)
+    pool = dict(np.load(work / "transform_set" / "pool.npz"))
+    sources = style_targets.sample_sources(arrays["embedding"], pool)
+    grams = None
+    if config.style_weight:
+        grams = style_targets.style_grams(features, layers, style_targets.pool_images(config))
+        log.info("finetune: %d of %d samples have a style image", int((sources >= 0).sum()), len(sources))
     fit(
         model,
-        functools.partial(_transform_batches, config, arrays, stream=23),
-        finetune_loss(config),
+        functools.partial(_transform_batches, config, arrays, stream=23, sources=sources),
+        finetune_loss(config, features, grams),
         config.finetune_steps,
         config,
         work / f"ckpt_{name}",

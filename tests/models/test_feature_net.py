@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.models.test_training import needs_tensorflow, run_python
+from tests.models.test_training import needs_tensorflow, python_result, run_python
 
 # Float copy vs the uint8 TFLite model's own intermediate tensors on real val photos.
 # Measured: correlation 0.998-1.000 on every layer up to expanded_conv_9, relative Gram
@@ -71,11 +71,11 @@ def test_feature_net_when_compared_to_tflite_tensors_then_close(shared_data: Pat
 
 @needs_tensorflow
 def test_gram_loss_when_images_equal_then_zero_and_when_different_then_positive() -> None:
-    output = run_python(
+    values = python_result(
         "import numpy as np, tensorflow as tf\n"
         "from models.config import GRAM_LAYERS\n"
         "from models.feature_net import stand_in\n"
-        "from models.train import gram_loss\n"
+        "from models.losses import gram_loss\n"
         "loss = gram_loss(stand_in(GRAM_LAYERS), GRAM_LAYERS, 0.5)\n"
         "rng = np.random.default_rng(0)\n"
         "a = tf.constant(rng.random((2, 48, 48, 3), np.float32))\n"
@@ -85,7 +85,7 @@ def test_gram_loss_when_images_equal_then_zero_and_when_different_then_positive(
         "    value = loss(a, b)\n"
         "grad = tape.gradient(value, b)\n"
         "print('RESULT', float(loss(a, a)), float(value), float(tf.reduce_max(tf.abs(grad))))\n"
-    ).stdout
-    same, different, gradient = map(float, output.split("RESULT", 1)[1].split())
+    )
+    same, different, gradient = map(float, values)
     assert same < 1e-4
     assert different > 0.01 and gradient > 0

@@ -108,16 +108,17 @@ def test_transform_when_batched_then_each_sample_uses_its_own_embedding(release:
 
 
 def test_int8_when_compared_to_fp16_then_agrees_within_quantization_tolerance(release: Path, manifest: dict) -> None:
-    # Measured: int8 vs the float32 model is 34-39 dB PSNR on validation photos (mean absolute
-    # difference 0.009-0.014 per built-in style; 0.009-0.016 on this synthetic image). 0.03 is
-    # about twice the worst case, and far below what a broken calibration gives (the first
-    # architecture, with unbounded FiLM products, already reached 0.04-0.08).
+    # Measured (fine-tuned release): int8 vs fp16 mean absolute difference 0.011-0.022 per
+    # built-in style on validation photos and 0.014-0.032 on this synthetic image (about 32 dB
+    # PSNR; the distillation-only model was at 0.008-0.016: textured output rounds worse). 0.045
+    # leaves 40 % margin over the worst style; broken calibrations of the same weights measured
+    # 0.11-0.23 (calibrated on frames at a tenth of the brightness) and 0.12-0.49 (on zero embeddings).
     content = _photo_like(192, 256)
     for entry in _entries(manifest):
         int8, fp16 = (Transform(release / entry["transform"][k]) for k in ("int8", "fp16"))
         for key, embedding in _embeddings(release).items():
             difference = np.abs(int8(content, embedding) - fp16(content, embedding))
-            assert difference.mean() < 0.03, key
+            assert difference.mean() < 0.045, key
 
 
 @pytest.mark.parametrize("size", COVERAGE_SIZES)

@@ -31,6 +31,11 @@ def run_python(code: str, timeout: float = 600) -> subprocess.CompletedProcess[s
     return result
 
 
+def python_result(code: str) -> list[str]:
+    """Run ``code`` like :func:`run_python`; the words it printed after ``RESULT``."""
+    return run_python(code).stdout.split("RESULT", 1)[1].split()
+
+
 @needs_tensorflow
 def test_tiny_run_when_trained_then_writes_weights_and_exports(tmp_path: Path) -> None:
     from models.litert import Predictor, Transform
@@ -88,9 +93,84 @@ def test_canvas_when_photo_is_portrait_then_landscape_window_of_requested_size()
 
 def test_config_overrides_set_fields_and_refuse_bad_assignments() -> None:
     base = CONFIGS["tiny"]
-    changed = with_overrides(base, ["gram_weight=0.3", "finetune_steps=7", "gram_layers=a,b"])
+    changed = with_overrides(base, ["gram_weight=0.3", "finetune_steps=7", "gram_layers=a,b",
+                                    "finetune_decoder_blocks=1,2"])
     assert (changed.gram_weight, changed.finetune_steps, changed.gram_layers) == (0.3, 7, ("a", "b"))
+    assert changed.finetune_decoder_blocks == (1, 2)
     assert changed.transform_steps == base.transform_steps
-    for bad in ("gram_weight", "no_such_field=1", "finetune_steps=1.5", "synthetic=0", "transform=x"):
+    for bad in ("gram_weight", "no_such_field=1", "finetune_steps=1.5", "synthetic=0", "transform=x",
+                "finetune_decoder_blocks=1,x"):
         with pytest.raises(ValueError, match="--set"):
             with_overrides(base, [bad])
+
+
+def test_style_sources_when_pool_built_then_crops_replay_and_samples_map_to_their_images(tmp_path: Path) -> None:
+    from models import style_targets
+    from models.imaging import style_input
+
+    # given: the tiny transform set and its style pool (generated images, stand-in teacher)
+    config = CONFIGS["tiny"]
+    sources = data.synthetic_sources(config.seed)
+    data.build_transform_set(sources, config, tmp_path)
+    pool = dict(np.load(tmp_path / "pool.npz"))
+    # when
+    images = style_targets.pool_images(config)
+    # then: each pool row is the embedding of the image replayed for it
+    rows = np.concatenate([pool["canonical"], pool["crops"]])
+    assert len(images) == len(rows)
+    for image, row in zip(images, rows, strict=True):
+        np.testing.assert_allclose(sources.teacher.embed(style_input(image)), row, atol=1e-6)
+    # and: samples conditioned on a pool row find it; mixes and photos-as-style get -1
+    index = style_targets.sample_sources(data.open_set(tmp_path)["embedding"], pool)
+    mix = 0.5 * rows[0] + 0.5 * rows[-1]
+    probe = np.stack([rows[3], rows[-1], mix, pool["content"][0]])
+    assert style_targets.sample_sources(probe, pool).tolist() == [3, len(rows) - 1, -1, -1]
+    assert ((index >= -1) & (index < len(rows))).all() and (index >= 0).any()
+
+
+@needs_tensorflow
+def test_finetune_loss_when_output_has_the_style_statistics_then_style_term_vanishes() -> None:
+    values = python_result(
+        "import dataclasses, numpy as np, tensorflow as tf\n"
+        "from models.config import CONFIGS\n"
+        "from models.feature_net import gram, stand_in\n"
+        "from models.losses import finetune_loss\n"
+        "config = dataclasses.replace(CONFIGS['tiny'], gram_weight=0.0, style_weight=1.0, gram_jitter=0.0,\n"
+        "                             gram_scale=1.0, gradient_weight=0.0)\n"
+        "net = stand_in(config.gram_layers)\n"
+        "rng = np.random.default_rng(0)\n"
+        "images = tf.constant(rng.random((2, 48, 48, 3), np.float32) * np.array([1, 0.2, 0.5], np.float32))\n"
+        "images = tf.concat([images[:1], 1 - images[1:]], 0)\n"
+        "features = net(images)\n"
+        "grams = {n: gram(features[n]).numpy() for n in config.gram_layers}\n"
+        "loss = finetune_loss(config, net, grams)\n"
+        "values = [float(loss((images, tf.constant(i, tf.int32)), images)) for i in ([0, 1], [1, 0], [-1, -1])]\n"
+        "print('RESULT', *values)\n"
+    )
+    own, swapped, unknown = map(float, values)
+    assert own < 1e-3
+    assert swapped > 0.05
+    assert unknown == 0.0
+
+
+@needs_tensorflow
+def test_decoder_blocks_when_trained_weights_copied_in_then_same_function_until_trained() -> None:
+    same, moved, extra = python_result(
+        "import dataclasses, numpy as np\n"
+        "from models.architecture import build_transform, copy_weights\n"
+        "from models.config import CONFIGS, transform_spec\n"
+        "config = dataclasses.replace(CONFIGS['tiny'], finetune_decoder_blocks=(1, 2))\n"
+        "base = build_transform(config.transform)\n"
+        "rng = np.random.default_rng(0)\n"
+        "base.set_weights([rng.normal(0, 0.3, w.shape).astype(np.float32) for w in base.get_weights()])\n"
+        "extended = build_transform(transform_spec(config, 'finetune'))\n"
+        "copy_weights(base, extended)\n"
+        "x = [rng.random((2, 40, 56, 3), np.float32), rng.normal(size=(2, 1, 1, 100)).astype(np.float32)]\n"
+        "same = float(np.abs(np.asarray(base(x)) - np.asarray(extended(x))).max())\n"
+        "branch = extended.get_layer('dres1_1b_pw')\n"
+        "branch.set_weights([w + 0.5 for w in branch.get_weights()])\n"
+        "moved = float(np.abs(np.asarray(base(x)) - np.asarray(extended(x))).max())\n"
+        "print('RESULT', same, moved, len(extended.layers) - len(base.layers))\n"
+    )
+    assert float(same) == 0.0 and float(moved) > 0.01
+    assert int(extra) > 0
