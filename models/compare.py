@@ -17,6 +17,7 @@ import argparse
 import json
 import logging
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -32,7 +33,7 @@ from models.train import restore
 log = logging.getLogger(__name__)
 
 
-def _keras_stylizer(model: object) -> evaluate.Stylizer:
+def _keras_stylizer(model: Any) -> evaluate.Stylizer:
     def stylize(image: np.ndarray, embedding: np.ndarray) -> np.ndarray:
         return np.asarray(model([image[None], embedding.reshape(1, 1, 1, 100)], training=False))[0]
 

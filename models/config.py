@@ -164,5 +164,5 @@ def with_overrides(config: Config, assignments: list[str]) -> Config:
                 raise ValueError(f"--set {key}: expected a {type(current).__name__}, got {value!r}") from None
         else:
             raise ValueError(f"--set {key}: this field cannot be set from the command line")
-    return dataclasses.replace(config, **changes)
+    return dataclasses.replace(config, **changes)  # type: ignore[arg-type]  # checked above
 

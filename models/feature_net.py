@@ -147,7 +147,8 @@ class StandIn:
             channels = width
 
     def __call__(self, images: tf.Tensor) -> dict[str, tf.Tensor]:
-        x, out = images * 2.0 - 1.0, {}
+        x = images * 2.0 - 1.0
+        out: dict[str, tf.Tensor] = {}
         for name, kernel in zip(self.layers, self._kernels, strict=True):
             x = tf.nn.relu6(tf.nn.conv2d(x, kernel, 2 if out else 1, "SAME"))
             out[name] = x

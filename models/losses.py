@@ -16,6 +16,7 @@ The feature net sees the images at ``gram_scale`` (the evaluation looks at 384x3
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import tensorflow as tf
@@ -23,7 +24,7 @@ import tensorflow as tf
 from models.config import Config
 from models.feature_net import Features, gram
 
-Loss = Callable[[object, tf.Tensor], tf.Tensor]
+Loss = Callable[[Any, tf.Tensor], tf.Tensor]
 
 
 def _gradients(image: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
@@ -42,7 +43,7 @@ def transform_loss(gradient_weight: float) -> Callable[[tf.Tensor, tf.Tensor], t
     return loss
 
 
-def feature_view(scale: float, jitter: float = 0.0) -> Callable[[tf.Tensor], tf.Tensor]:
+def feature_view(scale: float, jitter: float = 0.0) -> Callable[[], Callable[[tf.Tensor], tf.Tensor]]:
     """Resize a batch by ``scale`` (anti-aliased); with ``jitter`` > 0 the scale varies by up to
     that fraction and the result is shifted by up to 7 px. Returns a function applying one draw
     of these to several batches alike (call it once per step)."""
@@ -94,9 +95,11 @@ def finetune_loss(config: Config, features: Features, style_grams: dict[str, np.
     pixels = transform_loss(config.gradient_weight)
     layers = config.gram_layers
     views = feature_view(config.gram_scale, config.gram_jitter)
-    if config.style_weight and style_grams is None:
-        raise ValueError("style_weight needs the style images' Gram matrices")
-    tables = {n: tf.constant(style_grams[n], tf.float32) for n in layers} if config.style_weight else {}
+    tables = {}
+    if config.style_weight:
+        if style_grams is None:
+            raise ValueError("style_weight needs the style images' Gram matrices")
+        tables = {n: tf.constant(style_grams[n], tf.float32) for n in layers}
 
     def loss(target: tuple[tf.Tensor, tf.Tensor], output: tf.Tensor) -> tf.Tensor:
         image, index = target
