@@ -16,15 +16,16 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from models import catalogue, evaluate, metrics
-from models.architecture import build_transform
-from models.config import CONFIGS, transform_spec, with_overrides, work_dir
-from models.imaging import load_rgb
+from models.architecture import build_predictor, build_transform
+from models.config import CONFIGS, Config, transform_spec, with_overrides, work_dir
+from models.imaging import load_rgb, style_input
 from models.litert import Predictor, Transform
 from models.paths import RELEASE_DIR
 from models.teacher import Teacher
@@ -40,6 +41,26 @@ def _keras_stylizer(model: Any) -> evaluate.Stylizer:
     return stylize
 
 
+def _keras_predictor(config: Config, work: Path, name: str) -> Callable[[np.ndarray], np.ndarray]:
+    model = build_predictor(config.predictor)
+    restore(model, work, name)
+    return lambda style: np.asarray(model(style.reshape(1, 256, 256, 3), training=False))
+
+
+def _held_out_cosine(predictor: Callable[[np.ndarray], np.ndarray], styles: list[str]) -> dict[str, float]:
+    """Mean cosine of ``predictor``'s embeddings to the teacher's on ``styles`` (plain, centred)."""
+    teacher = Teacher()
+    mean = np.mean([teacher.embed_image(load_rgb(catalogue.style_dir() / s)) for s in catalogue.training_styles()], 0)
+    plain, centred = [], []
+    for style in styles:
+        image = style_input(load_rgb(catalogue.style_dir() / style))
+        ours, theirs = predictor(image).reshape(100), teacher.embed(image)
+        plain.append(float(ours @ theirs / np.linalg.norm(ours) / np.linalg.norm(theirs)))
+        a, b = ours - mean, theirs - mean
+        centred.append(float(a @ b / np.linalg.norm(a) / np.linalg.norm(b)))
+    return {"held_out": float(np.mean(plain)), "held_out_centred": float(np.mean(centred))}
+
+
 def main(argv: list[str] | None = None) -> None:
     """Command-line entry point."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -49,6 +70,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--contents", type=int, default=12)
     parser.add_argument("--int8", action="store_true")
     parser.add_argument("--out", type=Path, help="JSON output (default <work>/compare.json)")
+    parser.add_argument("--predictor", metavar="NAME",
+                        help="also run each transform (and Magenta) with the embedding of predictor weights NAME")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="config override, as for training (e.g. finetune_decoder_blocks=2,2)")
     args = parser.parse_args(argv)
@@ -74,7 +97,10 @@ def main(argv: list[str] | None = None) -> None:
             candidates.append(evaluate.Candidate(f"{name}_int8", evaluate._single(int8)))
     contents = catalogue.content_images("val")[: args.contents]
     styles = list(catalogue.HELD_OUT_STYLES)
-    predictor = Predictor(RELEASE_DIR / "predictor.tflite")
+    predictor: Any = Predictor(RELEASE_DIR / "predictor.tflite")
+    if args.predictor:
+        predictor = _keras_predictor(config, work, args.predictor)
+        candidates += [evaluate.Candidate(f"{c.name}+{args.predictor}", c.stylize, "ours") for c in list(candidates)]
     rows = evaluate.quality(candidates, predictor, contents, styles)
     if args.int8:
         teacher, by_name = Teacher(), {c.name: c for c in candidates}
@@ -89,12 +115,17 @@ def main(argv: list[str] | None = None) -> None:
                     psnr.append(metrics.psnr(output, reference))
                     ssim.append(metrics.ssim(output, reference))
             rows[f"{name}_int8"].update(int8_psnr=float(np.mean(psnr)), int8_ssim=float(np.mean(ssim)))
+    if args.predictor:
+        rows[f"cosine_{args.predictor}"] = _held_out_cosine(predictor, styles)
     out = args.out or work / "compare.json"
     out.write_text(json.dumps(rows, indent=1) + "\n")
     base = rows["magenta_fp16"]
     print("| weights | style dist. | vs Magenta | content dist. | vs Magenta | SSIM | PSNR | int8 vs float PSNR |")
     print("|---|---|---|---|---|---|---|---|")
     for name, row in rows.items():
+        if name.startswith("cosine_"):
+            print(f"\n{name}: " + ", ".join(f"{k} {v:.4f}" for k, v in row.items()))
+            continue
         extra = f"{row['int8_psnr']:.2f} dB" if "int8_psnr" in row else ""
         print(
             f"| {name} | {row['style']:.4f} | {row['style'] / base['style'] - 1:+.1%} | {row['content']:.4f} | "

@@ -86,6 +86,15 @@ class Config:
     # Decoder residual blocks (1/4, 1/2 resolution) added for the fine-tune stage; they start as
     # the identity, so the stage begins from the trained transform's function.
     finetune_decoder_blocks: tuple[int, int] = (0, 0)
+    # Gaussian noise (std per dimension) on the embedding of half the fine-tune samples, targets
+    # unchanged: robustness to a predictor's errors on unseen styles. 0: clean embeddings.
+    embedding_noise: float = 0.0
+    # Predictor tune stage (after the fine-tune): the predictor trained through the frozen,
+    # fine-tuned transform: MSE to the teacher embedding + ``predictor_style_weight`` x the Gram
+    # distance of the stylized crop to the style image itself. 0 steps: no such stage.
+    predictor_tune_steps: int = 0
+    predictor_tune_learning_rate: float = 5e-4
+    predictor_style_weight: float = 0.0
 
 
 CONFIGS: dict[str, Config] = {
@@ -122,6 +131,9 @@ CONFIGS: dict[str, Config] = {
         style_weight=0.1,
         gram_jitter=0.1,
         finetune_decoder_blocks=(1, 1),
+        embedding_noise=0.1,
+        predictor_tune_steps=2,
+        predictor_style_weight=0.1,
     ),
 }
 

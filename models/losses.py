@@ -119,3 +119,22 @@ def finetune_loss(config: Config, features: Features, style_grams: dict[str, np.
         return value
 
     return loss
+
+
+def predictor_tune_loss(config: Config, features: Features) -> Loss:
+    """Loss of the predictor tune stage on targets ``(teacher embedding, style image)`` and outputs
+    ``(embedding, stylized crop)``: MSE to the teacher's embedding plus ``predictor_style_weight`` x
+    the Gram distance of the stylized crop (feature view as in the fine-tune) to the style image
+    (224x224, as the evaluation sees a style)."""
+    layers = config.gram_layers
+    views = feature_view(config.gram_scale, config.gram_jitter)
+
+    def loss(target: tuple[tf.Tensor, tf.Tensor], outputs: list[tf.Tensor]) -> tf.Tensor:
+        teacher, style = target
+        embedding, stylized = outputs
+        value = tf.reduce_mean(tf.square(embedding - teacher))
+        theirs = _target_grams(features(tf.image.resize(style, (224, 224), antialias=True)), layers)
+        ours = features(views()(stylized))
+        return value + config.predictor_style_weight * tf.reduce_mean(_layer_mean(ours, theirs, layers))
+
+    return loss

@@ -29,7 +29,7 @@ import tensorflow as tf
 from models import data
 from models.architecture import build_predictor, build_transform, copy_weights
 from models.config import CONFIGS, Config, transform_spec, with_overrides, work_dir
-from models.losses import finetune_loss, transform_loss
+from models.losses import finetune_loss, predictor_tune_loss, transform_loss
 
 log = logging.getLogger(__name__)
 
@@ -52,11 +52,17 @@ def _finished(directory: Path, expected: int) -> bool:
 
 
 def _transform_batches(
-    config: Config, arrays: dict[str, np.ndarray], start: int, stream: int = 21, sources: np.ndarray | None = None
+    config: Config,
+    arrays: dict[str, np.ndarray],
+    start: int,
+    stream: int = 21,
+    sources: np.ndarray | None = None,
+    noise: float = 0.0,
 ) -> Iterator[Batch]:
     """Random sub-crops (and flips) of teacher pairs, as float [0, 1]; batch ``i`` depends only on
     (seed, stream, i), so a resumed run sees the same batches as an uninterrupted one. With
-    ``sources`` (per-sample style index) the target is ``(teacher crop, style index)``."""
+    ``sources`` (per-sample style index) the target is ``(teacher crop, style index)``; ``noise``
+    adds Gaussian noise of that std to the embeddings of a random half of the batch."""
     count, size, crop = len(arrays["content"]), config.crop, config.train_crop
     for step in itertools.count(start):
         rng = np.random.default_rng([config.seed, stream, step])
@@ -67,6 +73,10 @@ def _transform_batches(
         if rng.random() < 0.5:
             content, target = content[:, :, ::-1], target[:, :, ::-1]
         embedding = arrays["embedding"][index].reshape(-1, 1, 1, 100)
+        if noise:
+            noisy = rng.random(len(index)) < 0.5
+            embedding = embedding + (noise * rng.standard_normal(embedding.shape) * noisy[:, None, None, None])
+            embedding = embedding.astype(np.float32)
         image = target / np.float32(255)
         yield (content / np.float32(255), embedding), image if sources is None else (image, sources[index])
 
@@ -141,16 +151,18 @@ def fit(
             )
 
 
-PARTS = ("predictor", "transform", "finetune")
+PARTS = ("predictor", "transform", "finetune", "predictor_tune")
 
 
-def train(config: Config, work: Path, parts: tuple[str, ...] = PARTS, name: str = "finetune") -> None:
+def train(config: Config, work: Path, parts: tuple[str, ...] = PARTS, name: str | None = None) -> None:
     """Prepare the data, then train the requested networks; weights go to ``work``.
 
     The predictor trains first: it is the shorter run, so an intermediate release (the
     transform's latest checkpoint, see :func:`restore`) is available early. The fine-tune stage
     (only when ``config.finetune_steps``) starts from the finished transform weights and writes
-    ``<name>.weights.h5``.
+    ``<name or finetune>.weights.h5``; the predictor tune stage (only when
+    ``config.predictor_tune_steps``) trains the predictor through that transform and writes
+    ``<name or predictor_tune>.weights.h5``.
     """
     keras.utils.set_random_seed(config.seed)
     prepare_data(config, work)
@@ -179,7 +191,9 @@ def train(config: Config, work: Path, parts: tuple[str, ...] = PARTS, name: str 
         )
         model.save_weights(work / "transform.weights.h5")
     if "finetune" in parts and config.finetune_steps > 0:
-        finetune(config, work, name)
+        finetune(config, work, name or "finetune")
+    if "predictor_tune" in parts and config.predictor_tune_steps > 0:
+        tune_predictor(config, work, name or "predictor_tune")
 
 
 def finetune(config: Config, work: Path, name: str = "finetune") -> None:
@@ -202,7 +216,7 @@ def finetune(config: Config, work: Path, name: str = "finetune") -> None:
         log.info("finetune: %d of %d samples have a style image", int((sources >= 0).sum()), len(sources))
     fit(
         model,
-        functools.partial(_transform_batches, config, arrays, stream=23, sources=sources),
+        functools.partial(_transform_batches, config, arrays, stream=23, sources=sources, noise=config.embedding_noise),
         finetune_loss(config, features, grams),
         config.finetune_steps,
         config,
@@ -210,6 +224,56 @@ def finetune(config: Config, work: Path, name: str = "finetune") -> None:
         config.finetune_learning_rate,
     )
     model.save_weights(work / f"{name}.weights.h5")
+
+
+def _predictor_tune_batches(
+    config: Config, styles: dict[str, np.ndarray], contents: dict[str, np.ndarray], start: int
+) -> Iterator[Batch]:
+    """(style image, content crop) -> (teacher embedding, style image); seeded per batch."""
+    size, crop = config.crop, config.train_crop
+    for step in itertools.count(start):
+        rng = np.random.default_rng([config.seed, 24, step])
+        style_index = np.sort(rng.choice(len(styles["image"]), config.transform_batch, replace=False))
+        content_index = np.sort(rng.choice(len(contents["content"]), config.transform_batch, replace=False))
+        top, left = rng.integers(0, size - crop + 1, size=2)
+        content = contents["content"][content_index, top : top + crop, left : left + crop] / np.float32(255)
+        style = styles["image"][style_index] / np.float32(255)
+        teacher = styles["embedding"][style_index].reshape(-1, 1, 1, 100)
+        yield (style, content), (teacher, style)
+
+
+def tune_predictor(config: Config, work: Path, name: str = "predictor_tune") -> None:
+    """Train the predictor through the frozen release transform (:func:`predictor_tune_loss`)."""
+    from models import feature_net
+
+    predictor = build_predictor(config.predictor)
+    predictor.load_weights(work / "predictor.weights.h5")
+    part = release_part(config)
+    transform = build_transform(transform_spec(config, part))
+    restore(transform, work, part)
+    transform.trainable = False
+    style = keras.Input((256, 256, 3), name="style_image")
+    content = keras.Input((None, None, 3), name="content")
+    embedding = predictor(style)
+    model = keras.Model([style, content], [embedding, transform([content, embedding])], name="predictor_tune")
+    layers = config.gram_layers
+    features = feature_net.stand_in(layers) if config.synthetic else feature_net.backbone(layers)
+    styles, contents = data.open_set(work / "predictor_set"), data.open_set(work / "transform_set")
+    fit(
+        model,
+        functools.partial(_predictor_tune_batches, config, styles, contents),
+        predictor_tune_loss(config, features),
+        config.predictor_tune_steps,
+        config,
+        work / f"ckpt_{name}",
+        config.predictor_tune_learning_rate,
+    )
+    predictor.save_weights(work / f"{name}.weights.h5")
+
+
+def predictor_part(config: Config) -> str:
+    """Which trained predictor the release ships: the tuned one when there is that stage."""
+    return "predictor_tune" if config.predictor_tune_steps > 0 else "predictor"
 
 
 def release_part(config: Config) -> str:
@@ -237,12 +301,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--work", type=Path, help="work directory root (default models/work)")
     parser.add_argument("--only", choices=["data", *PARTS], help="run one stage only")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config field")
-    parser.add_argument("--name", default="finetune", help="output name of the fine-tune stage")
+    parser.add_argument("--name", help="output name of the fine-tune or predictor tune stage (experiments)")
     args = parser.parse_args(argv)
     try:
         config = with_overrides(CONFIGS[args.config], args.set)
     except ValueError as error:
         parser.error(str(error))
+    if args.name and args.only not in ("finetune", "predictor_tune"):
+        parser.error("--name needs --only finetune or --only predictor_tune")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     tf.config.threading.set_intra_op_parallelism_threads(2)
     tf.config.threading.set_inter_op_parallelism_threads(1)

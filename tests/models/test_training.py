@@ -52,7 +52,7 @@ def test_tiny_run_when_trained_then_writes_weights_and_exports(tmp_path: Path) -
     work = tmp_path / "tiny"
     # then: the tiny configuration also runs the fine-tune stage (Gram term on a stand-in net)
     assert (work / "transform.weights.h5").exists() and (work / "predictor.weights.h5").exists()
-    assert (work / "finetune.weights.h5").exists()
+    assert (work / "finetune.weights.h5").exists() and (work / "predictor_tune.weights.h5").exists()
     transform = Transform(work / "export" / "transform_int8.tflite")
     output = transform(
         np.random.default_rng(0).random((2, 40, 24, 3), np.float32), np.zeros((2, 1, 1, 100), np.float32)
@@ -174,3 +174,26 @@ def test_decoder_blocks_when_trained_weights_copied_in_then_same_function_until_
     )
     assert float(same) == 0.0 and float(moved) > 0.01
     assert int(extra) > 0
+
+
+@needs_tensorflow
+def test_predictor_tune_loss_when_stylized_matches_style_and_embedding_matches_then_zero() -> None:
+    own, swapped, off = map(float, python_result(
+        "import dataclasses, numpy as np, tensorflow as tf\n"
+        "from models.config import CONFIGS\n"
+        "from models.feature_net import stand_in\n"
+        "from models.losses import predictor_tune_loss\n"
+        "config = dataclasses.replace(CONFIGS['tiny'], predictor_style_weight=1.0, gram_jitter=0.0, gram_scale=1.0)\n"
+        "loss = predictor_tune_loss(config, stand_in(config.gram_layers))\n"
+        "rng = np.random.default_rng(0)\n"
+        "tint = np.array([[1, 0.2, 0.5], [0.1, 0.9, 0.3]], np.float32)[:, None, None]\n"
+        "style = tf.constant(rng.random((2, 224, 224, 3), np.float32) * tint)\n"
+        "teacher = tf.constant(rng.normal(size=(2, 1, 1, 100)).astype(np.float32))\n"
+        "values = [float(loss((teacher, style), [teacher, style])),\n"
+        "          float(loss((teacher, style), [teacher, style[::-1]])),\n"
+        "          float(loss((teacher, style), [teacher + 0.5, style]))]\n"
+        "print('RESULT', *values)\n"
+    ))
+    assert own < 1e-3
+    assert swapped > 0.05
+    assert abs(off - 0.25) < 1e-3  # MSE of a 0.5 offset, style term still zero
