@@ -208,10 +208,11 @@ def finetune(config: Config, work: Path, name: str = "finetune") -> None:
     arrays = data.open_set(work / "transform_set")
     layers = config.gram_layers
     features = feature_net.stand_in(layers) if config.synthetic else feature_net.backbone(layers)
-    pool = dict(np.load(work / "transform_set" / "pool.npz"))
-    sources = style_targets.sample_sources(arrays["embedding"], pool)
+    sources = np.full(len(arrays["embedding"]), -1, np.int32)  # no style image: that term is off
     grams = None
     if config.style_weight:
+        pool = dict(np.load(work / "transform_set" / "pool.npz"))
+        sources = style_targets.sample_sources(arrays["embedding"], pool)
         grams = style_targets.style_grams(features, layers, style_targets.pool_images(config))
         log.info("finetune: %d of %d samples have a style image", int((sources >= 0).sum()), len(sources))
     fit(
