@@ -25,7 +25,7 @@ import numpy as np
 from models import catalogue, evaluate, metrics
 from models.architecture import build_predictor, build_transform
 from models.config import CONFIGS, Config, transform_spec, with_overrides, work_dir
-from models.imaging import load_rgb, style_input
+from models.imaging import load_rgb
 from models.litert import Predictor, Transform
 from models.paths import RELEASE_DIR
 from models.teacher import Teacher
@@ -45,20 +45,6 @@ def _keras_predictor(config: Config, work: Path, name: str) -> Callable[[np.ndar
     model = build_predictor(config.predictor)
     restore(model, work, name)
     return lambda style: np.asarray(model(style.reshape(1, 256, 256, 3), training=False))
-
-
-def _held_out_cosine(predictor: Callable[[np.ndarray], np.ndarray], styles: list[str]) -> dict[str, float]:
-    """Mean cosine of ``predictor``'s embeddings to the teacher's on ``styles`` (plain, centred)."""
-    teacher = Teacher()
-    mean = np.mean([teacher.embed_image(load_rgb(catalogue.style_dir() / s)) for s in catalogue.training_styles()], 0)
-    plain, centred = [], []
-    for style in styles:
-        image = style_input(load_rgb(catalogue.style_dir() / style))
-        ours, theirs = predictor(image).reshape(100), teacher.embed(image)
-        plain.append(float(ours @ theirs / np.linalg.norm(ours) / np.linalg.norm(theirs)))
-        a, b = ours - mean, theirs - mean
-        centred.append(float(a @ b / np.linalg.norm(a) / np.linalg.norm(b)))
-    return {"held_out": float(np.mean(plain)), "held_out_centred": float(np.mean(centred))}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -81,7 +67,7 @@ def main(argv: list[str] | None = None) -> None:
     except ValueError as error:
         parser.error(str(error))
     work = work_dir(config, args.work)
-    candidates = [evaluate.Candidate("magenta_fp16", evaluate._magenta("fp16"))]
+    candidates = [evaluate.Candidate("magenta_fp16", evaluate.magenta_stylizer("fp16"))]
     models = {}
     for name in args.names:
         model = build_transform(transform_spec(config, "transform" if name == "transform" else "finetune"))
@@ -94,7 +80,7 @@ def main(argv: list[str] | None = None) -> None:
 
         for name, model in models.items():
             int8 = Transform(to_tflite(model, "int8", representative_transform(work)))
-            candidates.append(evaluate.Candidate(f"{name}_int8", evaluate._single(int8)))
+            candidates.append(evaluate.Candidate(f"{name}_int8", evaluate.single_stylizer(int8)))
     contents = catalogue.content_images("val")[: args.contents]
     styles = list(catalogue.HELD_OUT_STYLES)
     predictor: Any = Predictor(RELEASE_DIR / "predictor.tflite")
@@ -109,14 +95,16 @@ def main(argv: list[str] | None = None) -> None:
             for style in styles:
                 embedding = teacher.embed_image(load_rgb(catalogue.style_dir() / style))
                 for path in contents[:6]:
-                    content = evaluate._content_square(path)
+                    content = evaluate.content_square(path)
                     reference = by_name[name].stylize(content, embedding)
                     output = by_name[f"{name}_int8"].stylize(content, embedding)
                     psnr.append(metrics.psnr(output, reference))
                     ssim.append(metrics.ssim(output, reference))
             rows[f"{name}_int8"].update(int8_psnr=float(np.mean(psnr)), int8_ssim=float(np.mean(ssim)))
     if args.predictor:
-        rows[f"cosine_{args.predictor}"] = _held_out_cosine(predictor, styles)
+        agreement = evaluate.predictor_agreement({args.predictor: predictor})[args.predictor]
+        keys = ("held_out_mean", "held_out_centred")
+        rows[f"cosine_{args.predictor}"] = {k: float(v) for k in keys if (v := agreement[k]) is not None}
     out = args.out or work / "compare.json"
     out.write_text(json.dumps(rows, indent=1) + "\n")
     base = rows["magenta_fp16"]

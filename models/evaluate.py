@@ -17,7 +17,7 @@ import logging
 import math
 import os
 import platform
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,12 +55,14 @@ class Candidate:
     predictor: str = "teacher"
 
 
-def _single(transform: Transform) -> Stylizer:
+def single_stylizer(transform: Transform) -> Stylizer:
+    """One image at a time through a TFLite transform."""
     return lambda image, embedding: transform(image[None], embedding.reshape(1, 1, 1, 100))[0]
 
 
-def _magenta(kind: str, size: int = EVAL_SIZE) -> Stylizer:
-    return _single(Transform(magenta_at_size(shared_model(f"{kind}_transfer"), size, size)))
+def magenta_stylizer(kind: str, size: int = EVAL_SIZE) -> Stylizer:
+    """Magenta's ``fp16`` or ``int8`` transfer model, rewritten for ``size`` x ``size``."""
+    return single_stylizer(Transform(magenta_at_size(shared_model(f"{kind}_transfer"), size, size)))
 
 
 def load_candidates(release: Path, export: Path) -> tuple[list[Candidate], dict[str, Predictor]]:
@@ -70,23 +72,23 @@ def load_candidates(release: Path, export: Path) -> tuple[list[Candidate], dict[
     entry = manifest["models"][manifest["default"]]
     ours = {kind: Transform(release / name) for kind, name in entry["transform"].items()}
     candidates = [
-        Candidate("magenta_fp16", _magenta("fp16")),
-        Candidate("magenta_int8", _magenta("int8")),
-        Candidate("ours_int8", _single(ours["int8"])),
-        Candidate("ours_fp16", _single(ours["fp16"])),
-        Candidate("ours_int8+our_predictor", _single(ours["int8"]), "ours"),
-        Candidate("ours_fp16+our_predictor", _single(ours["fp16"]), "ours"),
-        Candidate("magenta_fp16+our_predictor", _magenta("fp16"), "ours"),
+        Candidate("magenta_fp16", magenta_stylizer("fp16")),
+        Candidate("magenta_int8", magenta_stylizer("int8")),
+        Candidate("ours_int8", single_stylizer(ours["int8"])),
+        Candidate("ours_fp16", single_stylizer(ours["fp16"])),
+        Candidate("ours_int8+our_predictor", single_stylizer(ours["int8"]), "ours"),
+        Candidate("ours_fp16+our_predictor", single_stylizer(ours["fp16"]), "ours"),
+        Candidate("magenta_fp16+our_predictor", magenta_stylizer("fp16"), "ours"),
     ]
     predictors = {"ours": Predictor(release / entry["predictor"])}
     if (export / "transform_fp32.tflite").exists():
-        candidates.insert(2, Candidate("ours_fp32", _single(Transform(export / "transform_fp32.tflite"))))
+        candidates.insert(2, Candidate("ours_fp32", single_stylizer(Transform(export / "transform_fp32.tflite"))))
         for kind in ("fp32", "fp16", "int8"):
             predictors[f"ours_{kind}"] = Predictor(export / f"predictor_{kind}.tflite")
     return candidates, predictors
 
 
-def _content_square(path: Path) -> np.ndarray:
+def content_square(path: Path) -> np.ndarray:
     return to_float(resize(center_square(load_rgb(path)), EVAL_SIZE, EVAL_SIZE))
 
 
@@ -101,7 +103,7 @@ def quality(
         embeddings = {"teacher": teacher.embed(style_input(style)), "ours": predictor(style_input(style))}
         style_grams = metrics.grams(backbone.features(style_input(style, 224)))
         for path in contents:
-            content = _content_square(path)
+            content = content_square(path)
             content_features = backbone.features(content)
             reference = None
             for candidate in candidates:
@@ -129,7 +131,7 @@ def float_agreement(
     for style_name in styles:
         embedding = teacher.embed_image(load_rgb(catalogue.style_dir() / style_name))
         for path in contents:
-            content = _content_square(path)
+            content = content_square(path)
             reference = by_name["ours_fp32"].stylize(content, embedding)
             for name, row in scores.items():
                 output = by_name[name].stylize(content, embedding)
@@ -139,7 +141,9 @@ def float_agreement(
     return {name: {k: float(np.mean(v)) for k, v in row.items()} for name, row in scores.items()}
 
 
-def predictor_agreement(predictors: dict[str, Predictor], crops: int = 8) -> dict[str, dict[str, float | None]]:
+def predictor_agreement(
+    predictors: Mapping[str, Callable[[np.ndarray], np.ndarray]], crops: int = 8
+) -> dict[str, dict[str, float | None]]:
     """Cosine similarity of our embeddings to Magenta's, on held-out and on training styles.
 
     Style embeddings are far from orthogonal (mean pairwise cosine ~0.85), so the table also
@@ -169,19 +173,19 @@ def predictor_agreement(predictors: dict[str, Predictor], crops: int = 8) -> dic
         row: dict[str, float | None] = {}
         for group, xs in samples.items():
             ours = [embed(x).reshape(-1) for x in xs]
-            cosines = [_cosine(a, b) for a, b in zip(ours, targets[group], strict=True)]
+            cosines = [cosine(a, b) for a, b in zip(ours, targets[group], strict=True)]
             row[f"{group}_mean"] = float(np.mean(cosines))
             row[f"{group}_min"] = float(np.min(cosines))
             row[f"{group}_centred"] = (
                 None
                 if name.startswith("baseline")
-                else float(np.mean([_cosine(a - mean, b - mean) for a, b in zip(ours, targets[group], strict=True)]))
+                else float(np.mean([cosine(a - mean, b - mean) for a, b in zip(ours, targets[group], strict=True)]))
             )
         result[name] = row
     return result
 
 
-def _cosine(a: np.ndarray, b: np.ndarray) -> float:
+def cosine(a: np.ndarray, b: np.ndarray) -> float:
     a, b = a.reshape(-1), b.reshape(-1)
     return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
 
@@ -242,7 +246,7 @@ def contact_sheets(
         embeddings = {"teacher": teacher.embed(style_input(style)), "ours": predictor(style_input(style))}
         rows = []
         for path in contents:
-            content = _content_square(path)
+            content = content_square(path)
             tiles = [content] + [by_name[n].stylize(content, embeddings[by_name[n].predictor]) for n in columns]
             rows.append(np.hstack([resize(t, tile, tile) for t in tiles]))
         header = np.full((28, tile * (len(columns) + 1), 3), 255, np.uint8)

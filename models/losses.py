@@ -76,18 +76,6 @@ def _target_grams(features: dict[str, tf.Tensor], layers: tuple[str, ...]) -> di
     return {n: tf.stop_gradient(gram(features[n])) for n in layers}
 
 
-def gram_loss(features: Features, layers: tuple[str, ...], scale: float, jitter: float = 0.0) -> Loss:
-    """Mean over ``layers`` and samples of the relative Gram distance of the output to the target."""
-    views = feature_view(scale, jitter)
-
-    def loss(target: tf.Tensor, output: tf.Tensor) -> tf.Tensor:
-        view = views()
-        theirs = _target_grams(features(tf.stop_gradient(view(target))), layers)
-        return tf.reduce_mean(_layer_mean(features(view(output)), theirs, layers))
-
-    return loss
-
-
 def finetune_loss(config: Config, features: Features, style_grams: dict[str, np.ndarray] | None = None) -> Loss:
     """The fine-tune stage's loss on targets ``(teacher image, style index)``: pixel terms,
     ``gram_weight`` x Gram distance to the teacher output and ``style_weight`` x Gram distance to

@@ -29,6 +29,7 @@ import tensorflow as tf
 from models import data
 from models.architecture import build_predictor, build_transform, copy_weights
 from models.config import CONFIGS, Config, transform_spec, with_overrides, work_dir
+from models.feature_net import Features
 from models.losses import finetune_loss, predictor_tune_loss, transform_loss
 
 log = logging.getLogger(__name__)
@@ -196,10 +197,18 @@ def train(config: Config, work: Path, parts: tuple[str, ...] = PARTS, name: str 
         tune_predictor(config, work, name or "predictor_tune")
 
 
+def _feature_net(config: Config) -> Features:
+    """The texture terms' feature net: the MobileNetV2 copy, or a stand-in for synthetic configs."""
+    from models import feature_net
+
+    layers = config.gram_layers
+    return feature_net.stand_in(layers) if config.synthetic else feature_net.backbone(layers)
+
+
 def finetune(config: Config, work: Path, name: str = "finetune") -> None:
     """Continue the finished transform with the texture terms (:func:`models.losses.finetune_loss`);
     resumable."""
-    from models import feature_net, style_targets
+    from models import style_targets
 
     trained = build_transform(config.transform)
     trained.load_weights(work / "transform.weights.h5")
@@ -207,7 +216,7 @@ def finetune(config: Config, work: Path, name: str = "finetune") -> None:
     copy_weights(trained, model)
     arrays = data.open_set(work / "transform_set")
     layers = config.gram_layers
-    features = feature_net.stand_in(layers) if config.synthetic else feature_net.backbone(layers)
+    features = _feature_net(config)
     sources = np.full(len(arrays["embedding"]), -1, np.int32)  # no style image: that term is off
     grams = None
     if config.style_weight:
@@ -245,8 +254,6 @@ def _predictor_tune_batches(
 
 def tune_predictor(config: Config, work: Path, name: str = "predictor_tune") -> None:
     """Train the predictor through the frozen release transform (:func:`predictor_tune_loss`)."""
-    from models import feature_net
-
     predictor = build_predictor(config.predictor)
     predictor.load_weights(work / "predictor.weights.h5")
     part = release_part(config)
@@ -257,8 +264,7 @@ def tune_predictor(config: Config, work: Path, name: str = "predictor_tune") -> 
     content = keras.Input((None, None, 3), name="content")
     embedding = predictor(style)
     model = keras.Model([style, content], [embedding, transform([content, embedding])], name="predictor_tune")
-    layers = config.gram_layers
-    features = feature_net.stand_in(layers) if config.synthetic else feature_net.backbone(layers)
+    features = _feature_net(config)
     styles, contents = data.open_set(work / "predictor_set"), data.open_set(work / "transform_set")
     fit(
         model,
