@@ -7,8 +7,10 @@ Usage (from the repository root)::
 Each name is ``models/work/<config>/<name>.weights.h5`` (or a checkpoint directory
 ``ckpt_<name>``), run as a float Keras model at 384x384 on the first ``--contents`` val photos
 and all held-out styles, with the metrics of :func:`models.evaluate.quality` (Magenta fp16 as the
-reference). ``--int8`` also converts each to int8 (the release recipe) and reports its PSNR/SSIM
-to the float model and its own quality row. Prints a markdown table and writes it as JSON.
+reference: style/content distance, colour spread and grid peak ratios, each as the mean and the
+worst over styles); ``--release`` adds the shipped transforms. ``--int8`` also converts each to
+int8 (the release recipe) and reports its PSNR/SSIM to the float model and its own quality row.
+Prints a markdown table and writes it as JSON.
 """
 
 from __future__ import annotations
@@ -50,7 +52,9 @@ def _keras_predictor(config: Config, work: Path, name: str) -> Callable[[np.ndar
 def main(argv: list[str] | None = None) -> None:
     """Command-line entry point."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("names", nargs="+")
+    parser.add_argument("names", nargs="*", help="weights names (see above)")
+    parser.add_argument("--release", action="store_true",
+                        help="also run the shipped transforms of models/release (release_fp16, release_int8)")
     parser.add_argument("--config", choices=sorted(CONFIGS), default="full")
     parser.add_argument("--work", type=Path, help="work directory root (default models/work)")
     parser.add_argument("--contents", type=int, default=12)
@@ -61,6 +65,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="config override, as for training (e.g. finetune_decoder_blocks=2,2)")
     args = parser.parse_args(argv)
+    if not args.names and not args.release:
+        parser.error("give weights names, --release, or both")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     try:
         config = with_overrides(CONFIGS[args.config], args.set)
@@ -74,6 +80,9 @@ def main(argv: list[str] | None = None) -> None:
         restore(model, work, name)
         models[name] = model
         candidates.append(evaluate.Candidate(name, _keras_stylizer(model)))
+    if args.release:
+        for kind, transform in evaluate.release_transforms().items():
+            candidates.append(evaluate.Candidate(f"release_{kind}", evaluate.single_stylizer(transform)))
     if args.int8:
         from models.convert import to_tflite
         from models.export import representative_transform
@@ -106,19 +115,16 @@ def main(argv: list[str] | None = None) -> None:
         keys = ("held_out_mean", "held_out_centred")
         rows[f"cosine_{args.predictor}"] = {k: float(v) for k in keys if (v := agreement[k]) is not None}
     out = args.out or work / "compare.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(rows, indent=1) + "\n")
-    base = rows["magenta_fp16"]
-    print("| weights | style dist. | vs Magenta | content dist. | vs Magenta | SSIM | PSNR | int8 vs float PSNR |")
-    print("|---|---|---|---|---|---|---|---|")
+    quality_rows = {name: row for name, row in rows.items() if not name.startswith("cosine_")}
+    title = f"{len(contents)} val photos x {len(styles)} held-out styles, {evaluate.EVAL_SIZE}x{evaluate.EVAL_SIZE}"
+    print("\n".join(evaluate.quality_md(title, quality_rows)))
     for name, row in rows.items():
         if name.startswith("cosine_"):
-            print(f"\n{name}: " + ", ".join(f"{k} {v:.4f}" for k, v in row.items()))
-            continue
-        extra = f"{row['int8_psnr']:.2f} dB" if "int8_psnr" in row else ""
-        print(
-            f"| {name} | {row['style']:.4f} | {row['style'] / base['style'] - 1:+.1%} | {row['content']:.4f} | "
-            f"{row['content'] / base['content'] - 1:+.1%} | {row['ssim']:.3f} | {row['psnr']:.2f} | {extra} |"
-        )
+            print(f"{name}: " + ", ".join(f"{k} {v:.4f}" for k, v in row.items()))
+        elif "int8_psnr" in row:
+            print(f"{name}: int8 vs float PSNR {row['int8_psnr']:.2f} dB, SSIM {row['int8_ssim']:.4f}")
 
 
 if __name__ == "__main__":

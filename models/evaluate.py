@@ -24,7 +24,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from models import benchmark, catalogue, metrics
+from models import benchmark, catalogue, metrics, picture_metrics
 from models.config import CONFIGS, SIZE_MULTIPLE, work_dir
 from models.imaging import center_square, load_rgb, resize, save_rgb, style_input, to_float, to_uint8
 from models.litert import Predictor, Transform, magenta_at_size
@@ -42,6 +42,7 @@ SHEET_STYLES = (
     "tfexample_style8.jpg",
 )
 SHEET_CONTENT = 3
+PER_STYLE_TABLES = ("ours_int8", "ours_fp16")
 
 Stylizer = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
@@ -65,12 +66,19 @@ def magenta_stylizer(kind: str, size: int = EVAL_SIZE) -> Stylizer:
     return single_stylizer(Transform(magenta_at_size(shared_model(f"{kind}_transfer"), size, size)))
 
 
+def release_transforms(release: Path = RELEASE_DIR) -> dict[str, Transform]:
+    """The default model's shipped transforms by kind (``int8``, ``fp16``)."""
+    manifest = json.loads((release / "manifest.json").read_text())
+    entry = manifest["models"][manifest["default"]]
+    return {kind: Transform(release / name) for kind, name in entry["transform"].items()}
+
+
 def load_candidates(release: Path, export: Path) -> tuple[list[Candidate], dict[str, Predictor]]:
     """Magenta (fp16, int8), the shipped transforms (int8, fp16; teacher and own embeddings) and
     the float32 export when available; plus the predictors to compare."""
     manifest = json.loads((release / "manifest.json").read_text())
     entry = manifest["models"][manifest["default"]]
-    ours = {kind: Transform(release / name) for kind, name in entry["transform"].items()}
+    ours = release_transforms(release)
     candidates = [
         Candidate("magenta_fp16", magenta_stylizer("fp16")),
         Candidate("magenta_int8", magenta_stylizer("int8")),
@@ -92,16 +100,23 @@ def content_square(path: Path) -> np.ndarray:
     return to_float(resize(center_square(load_rgb(path)), EVAL_SIZE, EVAL_SIZE))
 
 
-def quality(
+QualityRow = dict[str, float]
+
+
+def quality_by_style(
     candidates: list[Candidate], predictor: Predictor, contents: list[Path], styles: list[str]
-) -> dict[str, dict[str, float]]:
-    """Mean style/content distance per candidate, SSIM/PSNR to Magenta fp16, over all pairs."""
+) -> dict[str, dict[str, QualityRow]]:
+    """Per candidate and style, over the photos: mean style and content distance, SSIM/PSNR to the
+    first candidate (Magenta fp16), mean colour spread, and the grid peak ratios at 8 and 4 px
+    (``grid8``, ``grid4``; see :mod:`models.picture_metrics`)."""
     teacher, backbone = Teacher(), metrics.Backbone()
-    sums: dict[str, dict[str, list[float]]] = {c.name: {} for c in candidates}
+    result: dict[str, dict[str, QualityRow]] = {c.name: {} for c in candidates}
     for style_name in styles:
         style = load_rgb(catalogue.style_dir() / style_name)
         embeddings = {"teacher": teacher.embed(style_input(style)), "ours": predictor(style_input(style))}
         style_grams = metrics.grams(backbone.features(style_input(style, 224)))
+        values: dict[str, dict[str, list[float]]] = {c.name: {} for c in candidates}
+        spectra = {c.name: picture_metrics.GridSpectrum(picture_metrics.GRID_PERIODS) for c in candidates}
         for path in contents:
             content = content_square(path)
             content_features = backbone.features(content)
@@ -110,13 +125,54 @@ def quality(
                 output = candidate.stylize(content, embeddings[candidate.predictor])
                 reference = output if reference is None else reference
                 features = backbone.features(output)
-                row = sums[candidate.name]
+                row = values[candidate.name]
                 row.setdefault("style", []).append(metrics.style_distance(features, style_grams))
                 row.setdefault("content", []).append(metrics.content_distance(features, content_features))
                 row.setdefault("ssim", []).append(metrics.ssim(output, reference))
                 row.setdefault("psnr", []).append(min(metrics.psnr(output, reference), 99.0))
+                row.setdefault("colour_spread", []).append(picture_metrics.colour_spread(output))
+                spectra[candidate.name].add(output)
+        for name, row in values.items():
+            result[name][style_name] = {key: float(np.mean(v)) for key, v in row.items()}
+            for period in picture_metrics.GRID_PERIODS:
+                result[name][style_name][f"grid{period}"] = spectra[name].peak_ratio(period)
         log.info("quality: %s done", style_name)
-    return {name: {k: float(np.mean(v)) for k, v in row.items()} for name, row in sums.items()}
+    return result
+
+
+def summarize(by_style: dict[str, dict[str, QualityRow]], reference: str = "magenta_fp16") -> dict[str, QualityRow]:
+    """Means over styles plus, per style against ``reference``, the mean and the worst of:
+    style and content distance excess (``style_rel_*``, ``content_rel_*``: ours / reference - 1;
+    worst = largest), colour spread ratio (``colour_ratio_*``; worst = smallest) and grid peak
+    ratio of ratios (``grid8_ratio_*``, ``grid4_ratio_*``; worst = largest)."""
+    base = by_style[reference]
+    summary: dict[str, QualityRow] = {}
+    for name, styles in by_style.items():
+        keys = next(iter(styles.values())).keys()
+        row = {key: float(np.mean([s[key] for s in styles.values()])) for key in keys}
+        relative = {
+            "style_rel": ([s["style"] / base[k]["style"] - 1 for k, s in styles.items()], max),
+            "content_rel": ([s["content"] / base[k]["content"] - 1 for k, s in styles.items()], max),
+            "colour_ratio": ([s["colour_spread"] / base[k]["colour_spread"] for k, s in styles.items()], min),
+            **{
+                f"grid{p}_ratio": ([s[f"grid{p}"] / base[k][f"grid{p}"] for k, s in styles.items()], max)
+                for p in picture_metrics.GRID_PERIODS
+            },
+        }
+        for key, (values, worst) in relative.items():
+            row[f"{key}_mean"] = float(np.mean(values))
+            row[f"{key}_worst"] = float(worst(values))
+        summary[name] = row
+    return summary
+
+
+def quality(
+    candidates: list[Candidate], predictor: Predictor, contents: list[Path], styles: list[str]
+) -> dict[str, QualityRow]:
+    """:func:`summarize` of :func:`quality_by_style` (``style``, ``content``, ``ssim``, ``psnr``:
+    means over all pairs, as before; the first candidate is the reference)."""
+    by_style = quality_by_style(candidates, predictor, contents, styles)
+    return summarize(by_style, candidates[0].name)
 
 
 def float_agreement(
@@ -279,19 +335,55 @@ def _speed_md(speed: dict) -> list[str]:
     ]
 
 
-def _quality_md(title: str, rows: dict[str, dict[str, float]]) -> list[str]:
+def quality_md(title: str, rows: Mapping[str, QualityRow]) -> list[str]:
+    """Markdown table of :func:`summarize` rows (a ``magenta_fp16`` row is the reference)."""
     lines = [
         f"### {title}",
         "",
-        "| model | style dist. | vs Magenta | content dist. | vs Magenta | SSIM to Magenta | PSNR to Magenta (dB) |",
-        "|---|---|---|---|---|---|---|",
+        "Per-style columns: ours / Magenta fp16 for each style, then the mean and the worst over styles "
+        "(distances: +% above Magenta, worst = largest; colour spread: ratio, worst = smallest; grid: ratio "
+        "of peak ratios, worst = largest). Grid peak ratio: averaged over all styles, Magenta's in brackets.",
+        "",
+        "| model | style dist. | vs Magenta | per style: mean / worst | content dist. | vs Magenta | "
+        "per style: mean / worst | colour spread ratio: mean / worst | grid 8 px | vs Magenta: mean / worst | "
+        "grid 4 px | vs Magenta: mean / worst | SSIM to Magenta | PSNR to Magenta (dB) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     base = rows["magenta_fp16"]
     for name, row in rows.items():
         lines.append(
-            f"| {name} | {row['style']:.4f} | {row['style'] / base['style'] - 1:+.1%} | {row['content']:.4f} | "
-            f"{row['content'] / base['content'] - 1:+.1%} | {row['ssim']:.3f} | {row['psnr']:.2f} |"
+            f"| {name} | {row['style']:.4f} | {row['style'] / base['style'] - 1:+.1%} | "
+            f"{row['style_rel_mean']:+.1%} / {row['style_rel_worst']:+.1%} | {row['content']:.4f} | "
+            f"{row['content'] / base['content'] - 1:+.1%} | "
+            f"{row['content_rel_mean']:+.1%} / {row['content_rel_worst']:+.1%} | "
+            f"{row['colour_ratio_mean']:.2f} / {row['colour_ratio_worst']:.2f} | "
+            + "".join(
+                f"{row[f'grid{p}']:.1f} ({base[f'grid{p}']:.1f}) | "
+                f"{row[f'grid{p}_ratio_mean']:.1f} / {row[f'grid{p}_ratio_worst']:.1f} | "
+                for p in picture_metrics.GRID_PERIODS
+            )
+            + f"{row['ssim']:.3f} | {row['psnr']:.2f} |"
         )
+    return lines + [""]
+
+
+def _per_style_md(by_style: dict[str, dict[str, QualityRow]], name: str) -> list[str]:
+    base = by_style["magenta_fp16"]
+    lines = [
+        f"### Per held-out style: {name} vs Magenta fp16",
+        "",
+        "| style | style dist. vs Magenta | content dist. vs Magenta | colour spread (Magenta) | ratio | "
+        "grid 8 px (Magenta) | ratio | grid 4 px (Magenta) | ratio |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for style, row in by_style[name].items():
+        ref = base[style]
+        cells = [f"{row[k] / ref[k] - 1:+.1%}" for k in ("style", "content")]
+        cells += [
+            f"{row[k]:.1f} ({ref[k]:.1f}) | {row[k] / ref[k]:.{2 if k == 'colour_spread' else 1}f}"
+            for k in ("colour_spread", "grid8", "grid4")
+        ]
+        lines.append(f"| {Path(style).stem} | " + " | ".join(cells) + " |")
     return lines + [""]
 
 
@@ -337,12 +429,15 @@ def markdown(figures: dict) -> str:
     """The figures as markdown tables (whichever parts ``figures`` holds)."""
     lines = _speed_md(figures["speed"])
     if "quality" in figures:
-        lines += _quality_md(
+        lines += quality_md(
             f"Quality: {len(figures['held_out_styles'])} held-out styles x "
             f"{figures['contents']} held-out photos, {EVAL_SIZE}x{EVAL_SIZE}",
             figures["quality"],
         )
-        lines += _quality_md(
+        for name in PER_STYLE_TABLES:
+            if name in figures.get("quality_by_style", {}):
+                lines += _per_style_md(figures["quality_by_style"], name)
+        lines += quality_md(
             "Quality: built-in training styles (starry, wave, scream, kandinsky) x 16 photos",
             figures["quality_builtin_training"],
         )
@@ -372,13 +467,15 @@ def main(argv: list[str] | None = None) -> None:
     candidates, predictors = load_candidates(args.release, export)
     contents = catalogue.content_images("val")[: args.contents]
     held_out = list(catalogue.HELD_OUT_STYLES)
+    by_style = quality_by_style(candidates, predictors["ours"], contents, held_out)
     figures = {
         "eval_size": EVAL_SIZE,
         "size_multiple": SIZE_MULTIPLE,
         "contents": len(contents),
         "held_out_styles": held_out,
         "speed": speed_and_coverage(args.release, args.repeats),
-        "quality": quality(candidates, predictors["ours"], contents, held_out),
+        "quality_by_style": by_style,
+        "quality": summarize(by_style),
         "quality_builtin_training": quality(
             candidates, predictors["ours"], contents[:16], [s.source for s in catalogue.BUILTIN_STYLES[:4]]
         ),
