@@ -35,6 +35,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     net.add_argument("--ice-server", action="append", default=[], metavar="URL",
                      help="STUN/TURN server for both ends, e.g. stun:stun.example.org:3478 or "
                           "turn:USER:PASSWORD@turn.example.org:3478 (repeatable; default: none)")
+    net.add_argument("--ice-host", action="append", default=[], metavar="ADDR",
+                     help="offer only this address of this machine for the media (ICE host candidate; "
+                          "repeatable). Default: the loopback address when --host is loopback, "
+                          "else every interface address")
     limits = parser.add_argument_group("sessions and limits")
     limits.add_argument("--max-sessions", type=int, default=4,
                         help="concurrent sessions; more get HTTP 503 (default: %(default)s)")
@@ -62,6 +66,7 @@ def _settings(args: argparse.Namespace) -> ServerSettings:
         insecure=args.insecure,
         max_sessions=args.max_sessions,
         ice_servers=tuple(parse_ice_server(url) for url in args.ice_server),
+        ice_hosts=tuple(args.ice_host),
         audio=args.audio,
         size=processing_size(args),
         max_upload_bytes=int(args.max_upload_mb * 1024 * 1024),
@@ -78,7 +83,10 @@ def run(args: argparse.Namespace) -> int:
     except ImportError as exc:
         raise ConfigError(f"'streamer serve' needs the webrtc extra: pip install 'streamer[webrtc]' "
                           f"({exc.name} is missing)") from None
+    from ..server.ice import check_bindable
+
     settings = _settings(args)
+    check_bindable(settings.ice_hosts)
     engine = create_engine(args, max_batch=4)
     return run_async(_serve(engine, settings, args.style))
 

@@ -11,6 +11,7 @@ from aiortc import RTCIceServer
 
 from ..config import ProcessingSize
 from ..errors import ConfigError
+from .ice import parse_ice_host
 
 __all__ = ["AudioMode", "ServerSettings", "is_loopback", "parse_ice_server"]
 
@@ -65,6 +66,8 @@ class ServerSettings:
     :param max_upload_pixels: largest style image accepted, in pixels (checked before decoding).
     :param idle_timeout: seconds without video from a connected peer before its session is freed.
     :param connect_timeout: seconds a new session may take to deliver its first frame.
+    :param ice_hosts: addresses to offer as ICE host candidates (``--ice-host``); by default
+        the loopback address with a loopback ``host``, else every interface address.
     """
 
     host: str = "127.0.0.1"
@@ -79,6 +82,7 @@ class ServerSettings:
     max_upload_pixels: int = 16_000_000
     idle_timeout: float = 5.0
     connect_timeout: float = 10.0
+    ice_hosts: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         try:
@@ -96,10 +100,26 @@ class ServerSettings:
             raise ConfigError("upload limits must be positive")
         if self.idle_timeout <= 0 or self.connect_timeout <= 0:
             raise ConfigError("timeouts must be positive")
+        object.__setattr__(self, "ice_hosts", tuple(parse_ice_host(a) for a in self.ice_hosts))
         if not is_loopback(self.host) and self.token is None and not self.insecure:
             raise ConfigError(
                 f"binding {self.host} lets other machines use the camera stream: give --token "
                 "(or $STREAMER_TOKEN), or --insecure to allow anyone who can reach the port")
+
+    @property
+    def host_candidate_addresses(self) -> tuple[str, ...] | None:
+        """Where the server gathers ICE host candidates; ``None``: every interface address.
+
+        A loopback bind serves this machine only, so its media stays on loopback too (and
+        works on a machine that has nothing but loopback, where aioice alone finds nothing).
+        """
+        if self.ice_hosts:
+            return self.ice_hosts
+        if is_loopback(self.host):
+            if self.host == "localhost":
+                return ("127.0.0.1", "::1")
+            return (str(ipaddress.ip_address(self.host.strip("[]"))),)
+        return None
 
     @property
     def ice_servers_json(self) -> list[dict[str, object]]:

@@ -11,32 +11,29 @@ import logging
 from typing import Any
 
 from aiohttp import web
-from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+from aiortc import RTCSessionDescription
 
 from ..errors import StreamerError
 from .context import context_of
 from .http import ApiError, json_response, read_json
+from .negotiation import Offer, OfferError, accept_offer, answer_offer, check_offer, new_peer_connection
 from .sessions import Session, SessionLimitError
 
 __all__ = ["close_session", "create_session", "get_session"]
 
 logger = logging.getLogger(__name__)
 
-MAX_SDP_CHARS = 32 * 1024
 STYLE_FIELDS = ("style", "style2", "mix", "strength")
 
 
-def _offer_from(body: dict[str, Any]) -> RTCSessionDescription:
-    sdp, kind = body.get("sdp"), body.get("type", "offer")
+def _offer_from(body: dict[str, Any]) -> Offer:
+    kind = body.get("type", "offer")
     if kind != "offer":
         raise ApiError(400, f"type must be 'offer', not {kind!r}")
-    if not isinstance(sdp, str) or not sdp.strip():
-        raise ApiError(400, "sdp must be a non-empty string holding the SDP offer")
-    if len(sdp) > MAX_SDP_CHARS:
-        raise ApiError(413, f"the SDP offer is over {MAX_SDP_CHARS} characters")
-    if not sdp.lstrip().startswith("v=0"):
-        raise ApiError(400, "sdp is not an SDP offer (it must start with v=0)")
-    return RTCSessionDescription(sdp=sdp, type="offer")
+    try:
+        return check_offer(body.get("sdp"))
+    except OfferError as exc:
+        raise ApiError(exc.status, str(exc)) from None
 
 
 async def create_session(request: web.Request) -> web.Response:
@@ -47,7 +44,7 @@ async def create_session(request: web.Request) -> web.Response:
     initial = {key: body[key] for key in STYLE_FIELDS if key in body}
     try:
         with ctx.registry.reserve() as session_id:
-            pc = RTCPeerConnection(RTCConfiguration(iceServers=list(ctx.settings.ice_servers)))
+            pc = new_peer_connection(ctx.settings.ice_servers)
             ctx.registry.watch(pc)
             session = Session(session_id, pc, ctx.engine, ctx.settings, ctx.gallery,
                               ctx.registry.request_close)
@@ -60,29 +57,22 @@ async def create_session(request: web.Request) -> web.Response:
             session.start()
     except SessionLimitError as exc:
         raise ApiError(503, str(exc)) from None
+    except OfferError as exc:
+        raise ApiError(exc.status, str(exc)) from None
     logger.info("session %s started (%d open)", session_id[:8], len(ctx.registry))
     return json_response({"session_id": session_id, "type": answer.type, "sdp": answer.sdp}, 201)
 
 
-async def _negotiate(session: Session, offer: RTCSessionDescription,
-                     initial: dict[str, Any]) -> RTCSessionDescription:
-    try:
-        await session.pc.setRemoteDescription(offer)
-    except Exception as exc:  # aiortc raises many kinds for malformed SDP
-        raise ApiError(400, f"invalid SDP offer: {exc or type(exc).__name__}") from None
+async def _negotiate(session: Session, offer: Offer, initial: dict[str, Any]) -> RTCSessionDescription:
+    hosts = session.settings.host_candidate_addresses
+    await accept_offer(session.pc, offer, hosts)
     if not session.has_video:
-        raise ApiError(400, "the offer sends no video track: add the camera track before creating the offer")
+        raise OfferError("the offer sends no video track: add the camera track before creating the offer")
     try:
         await session.set_style(initial)
     except StreamerError as exc:
         raise ApiError(400, str(exc)) from None
-    try:
-        await session.pc.setLocalDescription(await session.pc.createAnswer())
-    except Exception as exc:
-        raise ApiError(400, f"cannot answer this offer: {exc or type(exc).__name__}") from None
-    answer = session.pc.localDescription
-    assert answer is not None
-    return answer
+    return await answer_offer(session.pc, hosts)
 
 
 async def get_session(request: web.Request) -> web.Response:

@@ -1,4 +1,9 @@
-"""A real server on 127.0.0.1 and real aiortc callers, all in one event loop (no mocks)."""
+"""A real server on 127.0.0.1 and real aiortc callers, all in one event loop (no mocks).
+
+Media stays on loopback: the server (bound to 127.0.0.1) offers only 127.0.0.1 as an ICE host
+candidate, and the callers here gather on 127.0.0.1 only (:func:`loopback_offer`), so no packet
+goes to the machine's other addresses and the suite passes on a host with nothing but ``lo``.
+"""
 
 from __future__ import annotations
 
@@ -25,8 +30,10 @@ from streamer.config import ProcessingSize
 from streamer.engine import Engine
 from streamer.server import Gallery, GalleryStyle, ServerSettings, create_app
 from streamer.server.context import CONTEXT, ServerContext
+from streamer.server.ice import host_candidates
 
 CLOCK = 90_000
+LOOPBACK = ("127.0.0.1",)
 _NO_IMAGE = np.zeros((0, 0, 3), np.uint8)
 
 
@@ -81,6 +88,24 @@ async def make_gallery(engine: Engine) -> Gallery:
     first, second = max(itertools.combinations(looks, 2),
                         key=lambda pair: float(np.mean(np.abs(looks[pair[0]] - looks[pair[1]]))))
     return Gallery({first: builtins[first], second: builtins[second]})
+
+
+async def loopback_offer(pc: RTCPeerConnection) -> str:
+    """Create ``pc``'s offer with ICE host candidates on 127.0.0.1 only; return its SDP."""
+    with host_candidates(LOOPBACK):
+        await pc.setLocalDescription(await pc.createOffer())
+    return pc.localDescription.sdp
+
+
+def ice_addresses(pc: RTCPeerConnection) -> dict[str, list[str]]:
+    """The addresses ``pc``'s ICE agent gathered (local) and knows of the other end (remote,
+    peer-reflexive ones it learnt from incoming checks included): where its packets can go."""
+    transports = {t.receiver.transport.transport for t in pc.getTransceivers()}
+    if pc.sctp is not None:
+        transports.add(pc.sctp.transport.transport)
+    local = {c.ip for t in transports for c in t.iceGatherer.getLocalCandidates()}
+    remote = {c.ip for t in transports for c in t.getRemoteCandidates()}
+    return {"local": sorted(local), "remote": sorted(remote)}
 
 
 @dataclass
@@ -224,9 +249,8 @@ class Caller:
             if track.kind == "video":
                 self._tasks.append(asyncio.ensure_future(self._read(track)))
 
-        await self.pc.setLocalDescription(await self.pc.createOffer())
-        status, body = await server.call("POST", "/api/sessions", json={
-            "type": "offer", "sdp": self.pc.localDescription.sdp, **style})
+        sdp = await loopback_offer(self.pc)
+        status, body = await server.call("POST", "/api/sessions", json={"type": "offer", "sdp": sdp, **style})
         assert status == 201, body
         self.session_id = body["session_id"]
         await self.pc.setRemoteDescription(RTCSessionDescription(body["sdp"], body["type"]))

@@ -7,11 +7,17 @@ package; Playwright's own browser download is not used. See DEVELOPERS.md.
 from __future__ import annotations
 
 import base64
+import contextlib
+import ipaddress
+import json
 import os
+import re
 import shutil
 import tempfile
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -19,7 +25,8 @@ import pytest
 from streamer.config import ProcessingSize
 from streamer.server import ServerSettings
 
-from .harness import checker, mean_abs_diff, png_bytes, run, running_server, started_engine
+from .harness import checker, ice_addresses, mean_abs_diff, png_bytes, run, running_server, started_engine
+from .netns import loopback_only_host
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
@@ -71,6 +78,18 @@ async def _wait_frames(page, count: int) -> None:  # noqa: ANN001
     start = await _frames_out(page)
     await page.wait_for_function("(n) => window.streamer.server && window.streamer.server.frames_out >= n",
                                  arg=start + count, timeout=30_000)
+
+
+@contextlib.asynccontextmanager
+async def chromium_page(pw: Any, executable: str, args: list[str] | None = None) -> AsyncIterator[Any]:
+    """A page in a fresh headless Chromium (temporary profile), closed after the block."""
+    with tempfile.TemporaryDirectory(prefix="streamer-chromium-") as profile:
+        context = await pw.chromium.launch_persistent_context(
+            profile, executable_path=executable, headless=True, args=args or CHROMIUM_ARGS)
+        try:
+            yield await context.new_page()
+        finally:
+            await context.close()
 
 
 def test_browser_when_page_opened_then_stylized_video_plays_and_styles_switch(model: str) -> None:
@@ -129,6 +148,7 @@ def test_browser_when_page_opened_then_stylized_video_plays_and_styles_switch(mo
                             timeout=30_000)
                         uploaded = await page.evaluate("window.streamer.styleAck.style")
                     session_count = len(server.registry)
+                    server_ice = ice_addresses(next(iter(server.registry)).pc)
                     errors = await page.evaluate("window.streamer.errors")
                     await page.close(run_before_unload=True)  # the tab goes away
                     freed_after = await server.wait_sessions(0, limit=20)
@@ -136,7 +156,7 @@ def test_browser_when_page_opened_then_stylized_video_plays_and_styles_switch(mo
                     await context.close()
             return {"first_video": first_video, "width": width, "camera": camera, "first_a": first_a,
                     "first_b": first_b, "switched": switched, "shot": shot, "meters": meters, "uploaded": uploaded,
-                    "sessions": session_count, "errors": errors, "freed_after": freed_after}
+                    "sessions": session_count, "server_ice": server_ice, "errors": errors, "freed_after": freed_after}
 
     r = run(scenario(), limit=240)
     stylized_vs_camera = mean_abs_diff(r["first_a"], r["camera"])
@@ -146,12 +166,15 @@ def test_browser_when_page_opened_then_stylized_video_plays_and_styles_switch(mo
           f"stylized vs camera {stylized_vs_camera:.1f}; "
           f"same style a moment later {same_style:.1f}; after the switch {across_styles:.1f}; "
           f"page shows fps {r['meters'][0]}, round trip {r['meters'][1]}; upload {r['uploaded']}; "
-          f"tab closed -> session freed after {r['freed_after']:.2f} s")
+          f"tab closed -> session freed after {r['freed_after']:.2f} s; server ICE addresses {r['server_ice']}")
     assert r["width"] > 0 and r["sessions"] == 1
     assert stylized_vs_camera > 25.0, "the page shows the camera, not a stylized picture"
     assert across_styles > 2.0 * same_style + 5.0, "switching style from the page did not change the video"
     assert r["meters"][0] not in ("", "–") and r["meters"][1].endswith("ms")
     assert r["errors"] == []
+    assert r["server_ice"]["local"] == ["127.0.0.1"], "the server offered more than loopback"
+    if loopback_only_host():  # else Chromium also checks from its other interfaces' sockets
+        assert all(ipaddress.ip_address(a).is_loopback for a in r["server_ice"]["remote"]), r["server_ice"]
     assert r["shot"].is_file()
 
 
@@ -161,3 +184,41 @@ def test_browser_chromium_args_match_the_docs() -> None:
     assert not missing, f"DEVELOPERS.md does not list {missing}"
 
 
+
+
+def test_browser_when_media_cannot_connect_then_page_says_why_within_10_s(model: str) -> None:
+    executable = chromium_path()
+    playwright = pytest.importorskip("playwright.async_api", reason="the Python playwright package is missing")
+
+    async def scenario() -> dict:
+        async with started_engine(model) as engine, running_server(engine) as server, \
+                playwright.async_playwright() as pw, chromium_page(pw, executable) as page:
+            answered: list[float] = []
+
+            def unreachable(sdp: str) -> str:  # every candidate moved to a port where nobody listens
+                return re.sub(r"(a=candidate:\S+ \d+ \S+ \d+ \S+) \d+ typ", r"\1 9 typ", sdp)
+
+            async def no_path(route: Any) -> None:
+                # both ends see only dead addresses (one side alone would be found peer-reflexively)
+                if route.request.method != "POST":
+                    await route.continue_()
+                    return
+                offer = json.loads(route.request.post_data)
+                response = await route.fetch(post_data=json.dumps({**offer, "sdp": unreachable(offer["sdp"])}))
+                answer = await response.json()
+                answered.append(time.monotonic())
+                await route.fulfill(response=response, json={**answer, "sdp": unreachable(answer["sdp"])})
+
+            await page.route("**/api/sessions", no_path)
+            await page.goto(server.url + "/")
+            await page.wait_for_function("() => window.streamer.sessionId !== null", timeout=60_000)
+            await page.wait_for_function("() => !document.getElementById('error').hidden", timeout=15_000)
+            told_after = time.monotonic() - answered[0]
+            message = await page.evaluate("document.getElementById('error').textContent")
+            await server.wait_sessions(0, limit=20)  # the page's Stop freed the session
+            return {"after": told_after, "message": message}
+
+    r = run(scenario(), limit=180)
+    print(f"\nthe page said after {r['after']:.1f} s: {r['message']}")
+    assert r["after"] < 10.0
+    assert "127.0.0.1:9" in r["message"] and "--ice-host" in r["message"]

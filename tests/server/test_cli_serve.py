@@ -34,6 +34,13 @@ def test_serve_when_bad_ice_server_then_refuses_with_message() -> None:
     assert proc.returncode == 1 and "invalid ICE server" in err and "Traceback" not in err
 
 
+def test_serve_when_ice_host_not_on_this_machine_then_refuses_with_message() -> None:
+    for value, words in (("192.0.2.123", "cannot receive on this address"), ("my-laptop", "IP address")):
+        proc = _streamer("serve", "--port", "0", "--ice-host", value)
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode == 1 and words in err and "Traceback" not in err, err
+
+
 def test_serve_when_started_then_answers_and_stops_cleanly_on_sigterm(model: str) -> None:
     proc = _streamer("serve", "--port", "0", "--model", model, "--size", "128", "--token", "a-long-enough-token")
     try:

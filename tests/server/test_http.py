@@ -10,7 +10,7 @@ import pytest
 from streamer.config import ProcessingSize
 from streamer.server import ServerSettings
 
-from .harness import Caller, checker, png_bytes, run, running_server, started_engine
+from .harness import Caller, checker, loopback_offer, png_bytes, run, running_server, started_engine
 
 JSON = {"Content-Type": "application/json"}
 GOOD_OFFER_START = "v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n"
@@ -77,12 +77,46 @@ def test_api_when_offer_has_no_video_then_400(model: str) -> None:
         async with started_engine(model) as engine, running_server(engine) as server:
             pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
             pc.createDataChannel("control")
-            await pc.setLocalDescription(await pc.createOffer())
-            offer = {"type": "offer", "sdp": pc.localDescription.sdp}
+            offer = {"type": "offer", "sdp": await loopback_offer(pc)}
             status, body = await server.call("POST", "/api/sessions", json=offer)
             await pc.close()
             assert status == 400 and "no video" in body["error"]
             assert server.registry.open_peer_connections == 0
+
+    run(scenario())
+
+
+def test_api_when_offer_incomplete_then_400_with_reason_and_no_session(model: str) -> None:
+    import re
+
+    from aiortc import RTCConfiguration, RTCPeerConnection
+
+    from .harness import PatternTrack
+
+    def without(pattern: str, sdp: str) -> str:
+        return "".join(line for line in sdp.splitlines(keepends=True) if not re.match(pattern, line))
+
+    async def scenario() -> None:
+        async with started_engine(model) as engine, running_server(engine) as server:
+            pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+            pc.addTrack(PatternTrack(lambda i: checker(120, 160)))
+            pc.createDataChannel("control")
+            good = await loopback_offer(pc)
+            await pc.close()
+            cases = [
+                (without(r"a=fingerprint:", good), "a=fingerprint"),  # was 201, then an AssertionError in aiortc
+                (re.sub(r"a=fingerprint:\S+", "a=fingerprint:md5", good), "not supported"),
+                (without(r"a=candidate:", good), "no ICE candidates"),
+                (without(r"a=ice-pwd:", good), "a=ice-pwd"),
+                (good.replace("a=sendrecv", "a=recvonly"), "sends no video"),
+                (GOOD_OFFER_START + "m=video x RTP/AVP 96\r\n", "cannot parse"),
+                (GOOD_OFFER_START + "a=fingerprint:sha-256\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\n", "cannot parse"),
+                (GOOD_OFFER_START, "no media section"),
+            ]
+            for sdp, words in cases:
+                status, body = await server.call("POST", "/api/sessions", json={"type": "offer", "sdp": sdp})
+                assert status == 400 and words in body["error"], (words, status, body)
+            assert len(server.registry) == 0 and server.registry.open_peer_connections == 0
 
     run(scenario())
 
@@ -109,7 +143,8 @@ def test_api_when_too_many_sessions_then_503(model: str) -> None:
             await callers[0].wait_frames(1)
             with pytest.raises(AssertionError, match="full"):
                 await callers[2].connect(server)
-            status, body = await server.call("POST", "/api/sessions", json={"sdp": GOOD_OFFER_START})
+            status, body = await server.call("POST", "/api/sessions",
+                                             json={"sdp": callers[2].pc.localDescription.sdp})
             assert status == 503 and "2 sessions" in body["error"]
             await callers[0].close()
             await server.wait_sessions(1)

@@ -22,7 +22,7 @@ from streamer.config import ProcessingSize
 from streamer.server import ServerSettings
 
 from ..media import pattern_frame
-from .harness import Caller, PatternTrack, checker, run, running_server, started_engine
+from .harness import Caller, PatternTrack, checker, loopback_offer, run, running_server, started_engine
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -106,10 +106,9 @@ def test_session_when_ice_never_connects_then_freed(model: str) -> None:
             pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
             track = PatternTrack(lambda i: checker(120, 160))
             pc.addTrack(track)
-            await pc.setLocalDescription(await pc.createOffer())
             # every candidate now points at a port where nobody answers
             sdp = re.sub(r"(a=candidate:\S+ \d \S+ \d+) \S+ \d+ typ", r"\1 127.0.0.1 9 typ",
-                         pc.localDescription.sdp)
+                         await loopback_offer(pc))
             status, body = await server.call("POST", "/api/sessions", json={"type": "offer", "sdp": sdp})
             assert status == 201, body
             session = server.registry.get(body["session_id"])

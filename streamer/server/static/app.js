@@ -17,15 +17,21 @@ const state = {
   fps: 0,
   rttMs: null,
   server: null,          // last stats message
+  serverAddresses: [],   // where the server's answer said its media is (ICE candidates)
+  iceFailure: null,      // why the media connection did not come up, when it did not
   errors: [],
 };
 window.streamer = state;
 
 const token = new URLSearchParams(location.hash.slice(1)).get("token");
+const ICE_WAIT_MS = 8000;   // no media connection by then: say why (the issue asks for < 10 s)
+const INFO_PERIOD_MS = 2000;
 let pc = null;
 let channel = null;
 let camera = null;
 let timers = [];
+let iceTimer = null;
+let lastFrameAt = 0;
 let requestId = 0;
 const previewUrls = new Map();
 
@@ -195,6 +201,7 @@ function countFrames(video) {
   const tick = () => {
     frames += 1;
     const now = performance.now();
+    lastFrameAt = now;
     if (now - since >= 1000) {
       state.fps = (frames * 1000) / (now - since);
       $("fps").textContent = state.fps.toFixed(1);
@@ -233,11 +240,14 @@ async function start() {
     $("remote").srcObject = remote;
     pc.ontrack = (event) => remote.addTrack(event.track);
     pc.onconnectionstatechange = () => {
+      if (!pc) return;
       state.connection = pc.connectionState;
       showStatus(pc.connectionState === "connected" ? "connected" : pc.connectionState);
-      if (pc.connectionState === "failed") {
-        showError("the connection failed (ICE); a TURN server may be needed (--ice-server)");
-        stop();
+      if (pc.connectionState === "connected") {
+        clearTimeout(iceTimer);
+        refreshInfo();
+      } else if (pc.connectionState === "failed") {
+        iceFailed("the media connection failed");
       }
     };
     for (const track of camera.getTracks()) {
@@ -256,7 +266,11 @@ async function start() {
       method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(fields),
     });
     state.sessionId = answer.session_id;
+    state.serverAddresses = candidateAddresses(answer.sdp);
     await pc.setRemoteDescription({ type: answer.type, sdp: answer.sdp });
+    iceTimer = setTimeout(() => {
+      if (pc && pc.connectionState !== "connected") iceFailed(`no media connection after ${ICE_WAIT_MS / 1000} s`);
+    }, ICE_WAIT_MS);
     countFrames($("remote"));
     $("stop").disabled = false;
     $("upload").disabled = false;
@@ -265,6 +279,43 @@ async function start() {
     showError(`cannot start: ${error.message}`);
     stop();
   }
+}
+
+// -- when the media cannot flow: say why and what to try ---------------------------------------
+function candidateAddresses(sdp) {
+  const found = [];
+  for (const match of sdp.matchAll(/^a=candidate:\S+ \d+ \S+ \d+ (\S+) (\d+) typ (\S+)/gm)) {
+    const address = match[1].includes(":") ? `[${match[1]}]:${match[2]}` : `${match[1]}:${match[2]}`;
+    if (!found.includes(address)) found.push(address);
+  }
+  return found;
+}
+
+function isLoopback(host) {
+  return /^(127\.|\[?::1\]?$|localhost$)/.test(host);
+}
+
+function iceAdvice(addresses) {
+  if (addresses.length === 0) {
+    return "The server offered no address for the media: check its --ice-host.";
+  }
+  const offered = `The server offered ${addresses.join(", ")} for the media (UDP).`;
+  if (addresses.every((a) => isLoopback(a.replace(/:\d+$/, ""))) && !isLoopback(location.hostname)) {
+    return `${offered} That is its loopback address, reachable from its own machine only: ` +
+      "open the page there, or restart the server with --host 0.0.0.0 --token ... " +
+      "--ice-host <an address of the server this device can reach>.";
+  }
+  return `${offered} This browser could not reach it: check that a firewall lets UDP through ` +
+    "to that address, give the server --ice-host <an address this device can reach>, " +
+    "or, across networks, a TURN server (--ice-server turn:USER:PASSWORD@HOST:PORT). " +
+    "On a machine whose only network is loopback, Chrome needs --allow-loopback-in-peer-connection.";
+}
+
+function iceFailed(what) {
+  clearTimeout(iceTimer);
+  state.iceFailure = what;
+  showError(`${what} (ICE). ${iceAdvice(state.serverAddresses || [])}`);
+  stop();
 }
 
 async function keepResolution(sender) {
@@ -285,11 +336,15 @@ function stop() {
   }
   timers.forEach(clearInterval);
   timers = [];
+  clearTimeout(iceTimer);
   if (pc) pc.close();
   if (camera) camera.getTracks().forEach((t) => t.stop());
   pc = null;
   channel = null;
   camera = null;
+  lastFrameAt = 0;
+  refreshMeters();
+  refreshInfo();
   forgetUploads();
   state.sessionId = null;
   state.channelOpen = false;
@@ -308,18 +363,44 @@ function forgetUploads() {
   state.uploads = [];
 }
 
-async function loadInfo() {
-  state.info = await api("/api/info");
-  const info = state.info;
+function showInfo(info) {
   $("server-info").textContent =
     `model ${info.model} · ${info.backend} · processing size ${info.size} · ` +
     `${info.sessions}/${info.max_sessions} sessions`;
+}
+
+async function loadInfo() {
+  state.info = await api("/api/info");
+  const info = state.info;
+  showInfo(info);
   for (const style of info.styles) addStyleButton(style.name, style.title);
   $("no-styles").hidden = info.styles.length > 0;
   if (!state.selected && info.default_style) markSelected(info.default_style);
 }
 
+// -- meters and the session counter stay live ------------------------------------------------
+async function refreshInfo() {
+  if (!state.info || document.hidden) return;
+  try {
+    const info = await api("/api/info");
+    state.info.sessions = info.sessions;
+    showInfo(state.info);
+  } catch { /* the server is away: the next tick tries again */ }
+}
+
+function refreshMeters() {
+  if (pc && lastFrameAt && performance.now() - lastFrameAt > 1500) {
+    state.fps = 0;   // no frame lately: the video is frozen, say so
+    $("fps").textContent = "0.0";
+  }
+  if (!pc) {
+    for (const id of ["fps", "rtt", "latency", "dropped"]) $(id).textContent = "–";
+  }
+}
+
 function wireControls() {
+  setInterval(refreshInfo, INFO_PERIOD_MS);
+  setInterval(refreshMeters, 1000);
   $("start").addEventListener("click", start);
   $("stop").addEventListener("click", stop);
   $("strength").addEventListener("input", () => {

@@ -1,0 +1,160 @@
+"""An SDP offer in, an SDP answer out: the checks and ICE choices of every route that takes an offer.
+
+.. code-block:: python
+
+    offer = check_offer(body["sdp"])                 # OfferError (400/413) with a reason
+    pc = new_peer_connection(settings.ice_servers)
+    await accept_offer(pc, offer, settings.host_candidate_addresses)
+    answer = await answer_offer(pc, settings.host_candidate_addresses)
+
+Offers are checked before aiortc sees them, so a malformed or incomplete one is refused with a
+reason instead of failing later inside aiortc (an offer without ``a=fingerprint`` used to be
+accepted and then end in an ``AssertionError`` in its DTLS task). Only complete offers are taken
+(the ICE candidates gathered before sending: no trickle ICE).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSessionDescription
+
+from ..errors import StreamerError
+from .ice import host_candidates, is_loopback_address
+
+if TYPE_CHECKING:
+    from aiortc.sdp import MediaDescription
+
+__all__ = ["MAX_SDP_CHARS", "Offer", "OfferError", "accept_offer", "answer_offer", "check_offer",
+           "new_peer_connection"]
+
+#: longest SDP offer accepted (a browser's offer is a few kilobytes)
+MAX_SDP_CHARS = 32 * 1024
+
+#: the DTLS fingerprint algorithms aiortc can check
+FINGERPRINT_ALGORITHMS = ("sha-256", "sha-384", "sha-512")
+
+NO_CANDIDATES_HINT = (
+    "the offer lists no ICE candidates (network addresses): gather them before sending it "
+    "(no trickle ICE). A browser on a machine with no network but loopback offers none unless "
+    "allowed to: start Chrome/Chromium with --allow-loopback-in-peer-connection, or set "
+    "media.peerconnection.ice.loopback to true in Firefox's about:config")
+
+_CANDIDATE_LINE = re.compile(r"a=candidate:\S+ \d+ \S+ \d+ (\S+) \d+ typ ")
+
+
+class OfferError(StreamerError, ValueError):
+    """The offer cannot be used; ``status`` is the HTTP status to answer with (400 or 413)."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True)
+class Offer:
+    """A checked SDP offer.
+
+    :param sdp: the offer's text.
+    :param candidate_addresses: the addresses of its ICE candidates, in order.
+    """
+
+    sdp: str
+    candidate_addresses: tuple[str, ...]
+
+    def for_hosts(self, host_addresses: Sequence[str] | None) -> RTCSessionDescription:
+        """The description to apply when the answer gathers on ``host_addresses``.
+
+        A server that offers loopback addresses only keeps the offer's loopback candidates
+        when it has any: the call then runs over loopback, and no check is sent to the
+        caller's other addresses. Otherwise the offer is used as it is.
+        """
+        sdp = self.sdp
+        if host_addresses and all(map(is_loopback_address, host_addresses)) \
+                and any(map(is_loopback_address, self.candidate_addresses)):
+            sdp = "".join(line for line in sdp.splitlines(keepends=True)
+                          if (m := _CANDIDATE_LINE.match(line)) is None or is_loopback_address(m.group(1)))
+        return RTCSessionDescription(sdp=sdp, type="offer")
+
+
+def check_offer(sdp: object) -> Offer:
+    """Check that ``sdp`` is a complete WebRTC offer that sends video.
+
+    :raises OfferError: with the reason (status 413 when it is too long).
+    """
+    from aiortc import sdp as aiortc_sdp
+
+    if not isinstance(sdp, str) or not sdp.strip():
+        raise OfferError("sdp must be a non-empty string holding the SDP offer")
+    if len(sdp) > MAX_SDP_CHARS:
+        raise OfferError(f"the SDP offer is over {MAX_SDP_CHARS} characters", 413)
+    if not sdp.lstrip().startswith("v=0"):
+        raise OfferError("sdp is not an SDP offer (it must start with v=0)")
+    try:
+        parsed = aiortc_sdp.SessionDescription.parse(sdp)
+    except Exception as exc:  # the parser fails in many ways on malformed text
+        raise OfferError(f"invalid SDP offer: cannot parse it ({type(exc).__name__}"
+                         f"{': ' + str(exc) if str(exc) else ''})") from None
+    if not parsed.media:
+        raise OfferError("invalid SDP offer: it has no media section (m=)")
+    for media in parsed.media:
+        _check_media(media)
+    if not any(m.kind == "video" and m.direction in (None, "sendrecv", "sendonly") for m in parsed.media):
+        raise OfferError("the offer sends no video track: add the camera track before creating the offer")
+    addresses = tuple(c.ip for m in parsed.media for c in m.ice_candidates)
+    if not addresses:
+        raise OfferError(NO_CANDIDATES_HINT)
+    return Offer(sdp, addresses)
+
+
+def _check_media(media: MediaDescription) -> None:
+    kind = media.kind
+    if kind not in ("audio", "video", "application"):
+        raise OfferError(f"invalid SDP offer: unsupported media kind {kind!r}")
+    if media.ice is None or not media.ice.usernameFragment or not media.ice.password:
+        raise OfferError(f"invalid SDP offer: the {kind} section has no a=ice-ufrag / a=ice-pwd")
+    # aiortc leaves ``dtls`` unset when a section has no a=setup
+    if media.dtls is None or not media.dtls.fingerprints:
+        raise OfferError(f"invalid SDP offer: the {kind} section has no a=fingerprint and a=setup "
+                         "(WebRTC needs DTLS; send an offer made by a WebRTC stack)")
+    fingerprints = media.dtls.fingerprints
+    unknown = [f.algorithm for f in fingerprints if f.algorithm.lower() not in FINGERPRINT_ALGORITHMS]
+    if len(unknown) == len(fingerprints):
+        raise OfferError(f"invalid SDP offer: fingerprint algorithm {unknown[0]!r} is not supported "
+                         f"(use one of {', '.join(FINGERPRINT_ALGORITHMS)})")
+
+
+def new_peer_connection(ice_servers: Iterable[RTCIceServer]) -> RTCPeerConnection:
+    """A peer connection that uses exactly ``ice_servers`` (none: no public STUN server)."""
+    return RTCPeerConnection(RTCConfiguration(iceServers=list(ice_servers)))
+
+
+async def accept_offer(pc: RTCPeerConnection, offer: Offer, host_addresses: Sequence[str] | None) -> None:
+    """Apply ``offer`` as ``pc``'s remote description (see :meth:`Offer.for_hosts`).
+
+    :raises OfferError: aiortc refused it (codecs it cannot use, a broken section...).
+    """
+    try:
+        await pc.setRemoteDescription(offer.for_hosts(host_addresses))
+    except Exception as exc:  # aiortc raises many kinds for SDP it cannot use
+        raise OfferError(f"invalid SDP offer: {exc or type(exc).__name__}") from None
+
+
+async def answer_offer(pc: RTCPeerConnection, host_addresses: Sequence[str] | None) -> RTCSessionDescription:
+    """Create and apply the answer, gathering ICE host candidates on ``host_addresses``
+    (``None``: every interface address); returns it, candidates included.
+
+    :raises OfferError: aiortc cannot answer this offer.
+    """
+    try:
+        with host_candidates(host_addresses):
+            await pc.setLocalDescription(await pc.createAnswer())
+    except Exception as exc:
+        raise OfferError(f"cannot answer this offer: {exc or type(exc).__name__}") from None
+    answer = pc.localDescription
+    if answer is None:  # pragma: no cover - set just above
+        raise OfferError("cannot answer this offer")
+    return answer
