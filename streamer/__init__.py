@@ -3,12 +3,12 @@
 .. code-block:: python
 
     import asyncio
-    from streamer import Engine, Frame, ProcessingSize, QueuePolicy
+    from streamer import Engine, Frame, ProcessingSize, QueuePolicy, StyleRecipe
 
     async def stylize(image):
         async with Engine.create() as engine:
             stream = engine.open_stream("demo", QueuePolicy.LOSSLESS, size=ProcessingSize(384))
-            stream.style = await engine.styles.embedding("starry")
+            await stream.set_style(StyleRecipe.of("starry"))
             return (await stream.stylize(Frame(image))).image
 """
 

@@ -1,11 +1,15 @@
-"""The asyncio face of the inference thread: start/stop, streams of frames, style embeddings.
+"""The asyncio face of the inference thread: start/stop, stylized streams, style embeddings.
 
 .. code-block:: python
 
     async with Engine.create("fast") as engine:
         stream = engine.open_stream("clip", QueuePolicy.LOSSLESS, size=ProcessingSize(384))
-        stream.style = await engine.styles.embedding("starry")
+        await stream.set_style(StyleRecipe.of("starry"))
         stylized = await stream.stylize(frame)
+
+If the inference thread fails, the engine is :attr:`EngineState.FAILED`: every pending and
+later frame of every stream fails with :class:`~streamer.errors.EngineClosedError` carrying the
+cause, and :meth:`Engine.open_stream` refuses (see :mod:`streamer.stream`).
 """
 
 from __future__ import annotations
@@ -13,100 +17,30 @@ from __future__ import annotations
 import asyncio
 import enum
 import os
-from concurrent.futures import Future
 from typing import Any
 
 import numpy as np
 
 from .config import ProcessingSize, QueuePolicy
-from .errors import EngineClosedError, StyleError
-from .frames import Frame
+from .errors import EngineClosedError, engine_failed
 from .inference.backends import BackendOptions, BackendReport
 from .inference.catalog import ModelSet, find_model_set
-from .inference.modelfile import file_sha256
 from .inference.stylizer import Stylizer
-from .inference.worker import InferenceWorker, Lane, LaneStats
-from .styles import EmbeddingCache, StyleResolver, default_cache_dir, load_builtin_styles
+from .inference.worker import InferenceWorker
+from .stream import EngineStream
+from .styles import EmbeddingCache, StyleMixer, StyleResolver, default_cache_dir, load_builtin_styles
+from .styles.mixer import StyleLookup
 
 __all__ = ["Engine", "EngineState", "EngineStream"]
 
 
 class EngineState(enum.StrEnum):
-    """Lifecycle of an :class:`Engine`; a stopped engine cannot be restarted."""
+    """Lifecycle of an :class:`Engine`; a stopped or failed engine cannot be restarted."""
 
     NEW = "new"
     RUNNING = "running"
+    FAILED = "failed"  #: the inference thread failed; :attr:`Engine.failure` says why
     STOPPED = "stopped"
-
-
-class EngineStream:
-    """Frames of one source going through the engine, with the style to paint them in.
-
-    :param lane: the lane into the inference thread.
-    :param size: processing resolution; the output keeps each frame's own size.
-    :param multiple: the model's size granularity.
-    """
-
-    def __init__(self, lane: Lane, size: ProcessingSize, multiple: int) -> None:
-        self._lane = lane
-        self.size = size
-        self._multiple = multiple
-        self.style: np.ndarray | None = None
-        self._shapes: dict[tuple[int, int], tuple[int, int]] = {}
-
-    @property
-    def name(self) -> str:
-        """The stream's name (shown in stats)."""
-        return self._lane.name
-
-    @property
-    def policy(self) -> QueuePolicy:
-        """``lossless`` or ``latest``."""
-        return self._lane.policy
-
-    @property
-    def stats(self) -> LaneStats:
-        """submitted / processed / dropped / failed counters."""
-        return self._lane.stats
-
-    def processing_shape(self, height: int, width: int) -> tuple[int, int]:
-        """The (height, width) a ``height`` x ``width`` frame is stylized at."""
-        key = (height, width)
-        if key not in self._shapes:
-            self._shapes[key] = self.size.shape_for(height, width, self._multiple)
-        return self._shapes[key]
-
-    def _style_for(self, style: np.ndarray | None) -> np.ndarray:
-        chosen = self.style if style is None else style
-        if chosen is None:
-            raise StyleError(f"stream {self.name!r} has no style set")
-        return chosen
-
-    async def submit(self, frame: Frame, style: np.ndarray | None = None) -> Future[Frame]:
-        """Queue ``frame``; ``lossless`` streams wait for room, ``latest`` ones drop the oldest.
-
-        Returns a :class:`concurrent.futures.Future`; await it with :func:`asyncio.wrap_future`.
-        A dropped frame's future raises :class:`~streamer.errors.FrameDropped`.
-        """
-        shape = self.processing_shape(frame.height, frame.width)
-        chosen = self._style_for(style)
-        if self.policy is QueuePolicy.LATEST:
-            return self._lane.submit_nowait(frame, chosen, shape)
-        return await self._lane.submit_async(frame, chosen, shape)
-
-    def submit_nowait(self, frame: Frame, style: np.ndarray | None = None) -> Future[Frame]:
-        """Queue ``frame`` from any thread without waiting (``latest`` streams; a full
-        ``lossless`` stream raises ``BufferError``)."""
-        shape = self.processing_shape(frame.height, frame.width)
-        return self._lane.submit_nowait(frame, self._style_for(style), shape)
-
-    async def stylize(self, frame: Frame, style: np.ndarray | None = None) -> Frame:
-        """Submit ``frame`` and wait for its stylized version."""
-        return await asyncio.wrap_future(await self.submit(frame, style))
-
-    def close(self) -> None:
-        """Stop this stream; frames still queued are dropped and counted."""
-        self._lane.close()
 
 
 class Engine:
@@ -120,12 +54,10 @@ class Engine:
                  cache: EmbeddingCache | None = None) -> None:
         self.model_set = model_set
         self._worker = worker
-        self.state = EngineState.NEW
+        self._state = EngineState.NEW
         builtins = load_builtin_styles(model_set.styles_file)
-        predictor_sha = None
-        if model_set.predictor is not None and model_set.predictor.is_file():
-            predictor_sha = model_set.expected_sha256(model_set.predictor) or file_sha256(model_set.predictor)
-        self.styles = StyleResolver(self.embed_image, builtins, cache or EmbeddingCache(None), predictor_sha)
+        self.styles = StyleResolver(self.embed_image, builtins, cache or EmbeddingCache(None),
+                                    model_set.predictor_sha256())
 
     @classmethod
     def create(
@@ -149,23 +81,43 @@ class Engine:
         return cls(model_set, worker, EmbeddingCache(directory))
 
     # -- lifecycle ------------------------------------------------------------------------
+    @property
+    def state(self) -> EngineState:
+        """new, running, failed (the inference thread failed) or stopped."""
+        if self._state is EngineState.RUNNING and self._worker.failure is not None:
+            return EngineState.FAILED
+        return self._state
+
+    @property
+    def failure(self) -> BaseException | None:
+        """The exception that made the inference thread fail, if it did."""
+        return self._worker.failure
+
     async def start(self) -> BackendReport:
         """Start the inference thread and load the models there; return the backend report."""
-        if self.state is not EngineState.NEW:
-            raise EngineClosedError(f"engine is {self.state.value}; create a new one")
-        self.state = EngineState.RUNNING
+        if self._state is not EngineState.NEW:
+            raise EngineClosedError(f"engine is {self._state.value}; create a new one")
+        self._state = EngineState.RUNNING
         try:
             return await asyncio.to_thread(self._worker.start)
         except BaseException:
-            self.state = EngineState.STOPPED
+            self._state = EngineState.STOPPED
             raise
 
     async def stop(self, drain: bool = True) -> None:
         """Stop the inference thread (finishing queued frames if ``drain``). Idempotent."""
-        if self.state is EngineState.STOPPED:
+        if self._state is EngineState.STOPPED:
             return
-        self.state = EngineState.STOPPED
+        self._state = EngineState.STOPPED
         await asyncio.to_thread(self._worker.close, drain)
+
+    def _check_running(self) -> None:
+        state = self.state
+        if state is EngineState.FAILED:
+            assert self._worker.failure is not None
+            raise engine_failed(self._worker.failure)
+        if state is not EngineState.RUNNING:
+            raise EngineClosedError(f"engine is {state.value}")
 
     async def __aenter__(self) -> Engine:
         await self.start()
@@ -188,17 +140,27 @@ class Engine:
         return self._worker
 
     def open_stream(self, name: str = "stream", policy: QueuePolicy = QueuePolicy.LOSSLESS,
-                    capacity: int = 4, size: ProcessingSize | None = None) -> EngineStream:
-        """Open a stream of frames into the engine (one per source, or per session)."""
-        if self.state is not EngineState.RUNNING:
-            raise EngineClosedError(f"engine is {self.state.value}")
+                    capacity: int = 4, size: ProcessingSize | None = None, *, results: int = 0,
+                    lookup: StyleLookup | None = None) -> EngineStream:
+        """Open a stylized stream (one per source, or per session); see :class:`EngineStream`.
+
+        :param policy: ``lossless`` (submit waits for room) or ``latest`` (drop the oldest).
+        :param capacity: frames allowed to wait for inference.
+        :param size: processing resolution (default: 384 on the short side).
+        :param results: capacity of the drop-oldest results buffer read with
+            :meth:`EngineStream.results` (0: results only through each frame's future).
+        :param lookup: resolves style names (default: :meth:`StyleResolver.embedding`:
+            built-in names, style images, ``.npy`` files).
+        :raises EngineClosedError: the engine is not running, or failed (with the cause).
+        """
+        self._check_running()
         lane = self._worker.open_lane(name, policy, capacity)
-        return EngineStream(lane, size or ProcessingSize(), self.model_set.size_multiple)
+        mixer = StyleMixer(lookup or self.styles.embedding, self.embed_image if self.styles.has_predictor else None)
+        return EngineStream(lane, size or ProcessingSize(), self.model_set.size_multiple, mixer, results)
 
     async def embed_image(self, image: np.ndarray) -> np.ndarray:
         """Run the style predictor on an RGB image, on the inference thread."""
-        if self.state is not EngineState.RUNNING:
-            raise EngineClosedError(f"engine is {self.state.value}")
+        self._check_running()
         return await asyncio.wrap_future(self._worker.call(lambda s: s.embed(image)))
 
     async def predictor_runs(self) -> int:

@@ -38,6 +38,7 @@ __all__ = [
     "SourceTimeoutError",
     "StreamerError",
     "StyleError",
+    "engine_failed",
     "media_errors",
 ]
 
@@ -87,7 +88,22 @@ class SinkError(MediaError):
 
 
 class EngineClosedError(StreamerError, RuntimeError):
-    """Work was submitted to an engine or stream that has been stopped."""
+    """Work was submitted to an engine or stream that has been stopped, or whose inference
+    thread failed; then :attr:`cause` (also ``__cause__``) is the exception that stopped it.
+    """
+
+    def __init__(self, message: str, cause: BaseException | None = None) -> None:
+        super().__init__(message)
+        self.cause = cause
+        if cause is not None:
+            self.__cause__ = cause
+
+
+def engine_failed(cause: BaseException) -> EngineClosedError:
+    """The error every submit gets once the inference thread has failed with ``cause``."""
+    detail = str(cause).strip().splitlines()
+    summary = f"{type(cause).__name__}: {detail[0]}" if detail else type(cause).__name__
+    return EngineClosedError(f"inference failed: {summary}", cause)
 
 
 class FrameDropped(StreamerError):

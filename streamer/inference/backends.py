@@ -181,10 +181,7 @@ def _try_compiled_gpu(model: TransformModel, threads: int) -> TransformRunner:
 
 
 def _open_gpu(model_set: ModelSet, options: BackendOptions) -> tuple[TransformRunner, str]:
-    model = TransformModel.load(
-        model_set.transform_path(Precision.FP16), Precision.FP16,
-        model_set.expected_sha256(model_set.transform_path(Precision.FP16)),
-    )
+    model = model_set.load_transform(Precision.FP16)
     library, explicit = options.delegate_library()
     reasons = []
     try:
@@ -202,9 +199,7 @@ def _open_gpu(model_set: ModelSet, options: BackendOptions) -> tuple[TransformRu
 
 def _open_cpu(model_set: ModelSet, options: BackendOptions) -> TransformRunner:
     precision = Precision.INT8 if Precision.INT8 in model_set.transforms else Precision.FP16
-    path = model_set.transform_path(precision)
-    model = TransformModel.load(path, precision, model_set.expected_sha256(path))
-    return InterpreterTransform(model, options.threads)
+    return InterpreterTransform(model_set.load_transform(precision), options.threads)
 
 
 def open_transform(model_set: ModelSet, options: BackendOptions) -> tuple[TransformRunner, BackendReport]:

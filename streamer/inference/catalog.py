@@ -19,6 +19,7 @@ from typing import Any
 
 from ..config import Precision
 from ..errors import ModelError
+from .modelfile import PredictorModel, TransformModel, file_sha256
 
 __all__ = [
     "MAGENTA",
@@ -59,6 +60,29 @@ class ModelSet:
     def expected_sha256(self, path: Path) -> str | None:
         """The checksum the manifest records for ``path``, if any."""
         return self.sha256.get(path.name)
+
+    def load_transform(self, precision: Precision) -> TransformModel:
+        """Read and check the transform in ``precision`` against the manifest's checksum.
+
+        :raises ModelError: there is none, or the file is missing, corrupt or not a transform.
+        """
+        path = self.transform_path(precision)
+        return TransformModel.load(path, precision, self.expected_sha256(path))
+
+    def load_predictor(self) -> PredictorModel | None:
+        """Read and check the style predictor (None if the set has none).
+
+        :raises ModelError: the file is missing, corrupt or not a predictor.
+        """
+        if self.predictor is None:
+            return None
+        return PredictorModel.load(self.predictor, self.expected_sha256(self.predictor))
+
+    def predictor_sha256(self) -> str | None:
+        """The predictor's checksum (the manifest's, else computed), None without a predictor file."""
+        if self.predictor is None or not self.predictor.is_file():
+            return None
+        return self.expected_sha256(self.predictor) or file_sha256(self.predictor)
 
 
 def bundled_dir() -> Path | None:

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -25,14 +26,22 @@ __all__ = [
     "TransformRunner",
 ]
 
-#: prepared interpreters kept per runner (one per distinct frame shape / batch size)
-MAX_PREPARED_SHAPES = 6
+logger = logging.getLogger(__name__)
+
+#: frame shapes whose prepared executables are kept per runner (each with one per batch
+#: size): two sessions' shapes, the gallery previews and a spare fit without re-preparing
+MAX_PREPARED_SHAPES = 4
 
 
 class TransformRunner(Protocol):
     """Runs a style transform on a batch: ``[N,H,W,3]`` + ``[N,100]`` -> ``[N,H,W,3]``."""
 
     model: TransformModel
+
+    @property
+    def supports_batching(self) -> bool:
+        """True if a batch of N runs as one invocation (else sample by sample)."""
+        ...
 
     def run(self, content: np.ndarray, styles: np.ndarray) -> np.ndarray:
         """Stylize ``content`` (float32 in [0, 1]) with one embedding per sample."""
@@ -44,27 +53,42 @@ class TransformRunner(Protocol):
 
 
 class _ShapeCache:
-    """Least-recently-used prepared executables keyed by input shape."""
+    """Prepared executables by ``(batch, height, width, channels)``, least recently used frame
+    shape first out: the batch sizes of one frame shape stay or go together, so batches of
+    varying size never push another stream's shape out.
 
-    def __init__(self, create: Callable[[tuple[int, ...]], Any], on_evict: Callable[[Any], None]) -> None:
+    :param max_shapes: frame shapes (height, width) kept.
+    """
+
+    def __init__(self, create: Callable[[tuple[int, ...]], Any], on_evict: Callable[[Any], None],
+                 max_shapes: int = MAX_PREPARED_SHAPES) -> None:
         self._create = create
         self._on_evict = on_evict
-        self._items: OrderedDict[tuple[int, ...], Any] = OrderedDict()
+        self._max_shapes = max_shapes
+        self._shapes: OrderedDict[tuple[int, ...], dict[int, Any]] = OrderedDict()
+        self.created = 0  #: executables prepared so far
 
     def get(self, shape: tuple[int, ...]) -> Any:
-        if shape in self._items:
-            self._items.move_to_end(shape)
-            return self._items[shape]
-        item = self._create(shape)
-        self._items[shape] = item
-        while len(self._items) > MAX_PREPARED_SHAPES:
-            _, old = self._items.popitem(last=False)
-            self._on_evict(old)
-        return item
+        """The executable for an input of ``shape``, prepared on first use."""
+        batch, frame_shape = shape[0], shape[1:]
+        by_batch = self._shapes.get(frame_shape)
+        if by_batch is None:
+            by_batch = self._shapes[frame_shape] = {}
+        self._shapes.move_to_end(frame_shape)
+        if batch not in by_batch:
+            by_batch[batch] = self._create(shape)
+            self.created += 1
+        while len(self._shapes) > self._max_shapes:
+            _, old = self._shapes.popitem(last=False)
+            for item in old.values():
+                self._on_evict(item)
+        return by_batch[batch]
 
     def clear(self) -> None:
-        while self._items:
-            self._on_evict(self._items.popitem()[1])
+        """Release everything."""
+        while self._shapes:
+            for item in self._shapes.popitem()[1].values():
+                self._on_evict(item)
 
 
 def _split_batch(
@@ -125,8 +149,10 @@ class InterpreterTransform:
         if len(content) > 1 and self._batching:
             try:
                 return self._run_one_shape(content, styles)
-            except (ValueError, RuntimeError, BackendUnavailableError):
-                self._batching = False  # this graph is batch-1 only: run samples one by one
+            except (ValueError, RuntimeError, BackendUnavailableError) as exc:
+                logger.info("%s cannot run a batch of %d (%s); running frames one by one from now on",
+                            self.model.name, len(content), exc)
+                self._batching = False
         if len(content) > 1:
             return _split_batch(self._run_one_shape, content, styles)
         return self._run_one_shape(content, styles)
@@ -159,7 +185,11 @@ class CompiledModelTransform:
         self._options = Options(accelerator, cpu_options=CpuOptions(num_threads=threads))
         self._environment = Environment.create()
         self._cache = _ShapeCache(self._prepare, self._release)
-        self.supports_batching = False
+
+    @property
+    def supports_batching(self) -> bool:
+        """Always False: batches run sample by sample."""
+        return False
 
     def _prepare(self, shape: tuple[int, ...]) -> Any:
         n, h, w, _ = shape

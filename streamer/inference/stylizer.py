@@ -10,7 +10,6 @@ from ..frames import Frame
 from .backends import BackendOptions, BackendReport, open_transform
 from .catalog import ModelSet
 from .imaging import from_model_output, style_input, to_model_input
-from .modelfile import PredictorModel
 from .runners import PredictorRunner, TransformRunner
 
 __all__ = ["Stylizer"]
@@ -31,14 +30,12 @@ class Stylizer:
     def open(cls, model_set: ModelSet, options: BackendOptions) -> Stylizer:
         """Load the predictor and the transform on the best allowed backend."""
         transform, report = open_transform(model_set, options)
-        predictor = None
-        if model_set.predictor is not None:
-            try:
-                model = PredictorModel.load(model_set.predictor, model_set.expected_sha256(model_set.predictor))
-                predictor = PredictorRunner(model, options.threads)
-            except BaseException:
-                transform.close()
-                raise
+        try:
+            model = model_set.load_predictor()
+            predictor = PredictorRunner(model, options.threads) if model is not None else None
+        except BaseException:
+            transform.close()
+            raise
         return cls(transform, predictor, report)
 
     def stylize(self, frames: list[Frame], styles: list[np.ndarray], shape: tuple[int, int]) -> list[Frame]:

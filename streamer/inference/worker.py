@@ -6,6 +6,11 @@ thread-safe). Producers reach it through :class:`Lane` objects, each a bounded
 wait; ``latest`` lanes drop their oldest queued frame. The thread serves lanes round-robin, so a
 busy lane cannot starve the others, and runs the head frames of several lanes as one batch when
 they share a processing shape.
+
+An exception on the thread (a transform that raises included: an interpreter that failed is
+in an unknown state) is fatal: :attr:`InferenceWorker.failure` keeps it, every queued and
+in-flight frame and call fails with :class:`~streamer.errors.EngineClosedError` carrying it as
+its cause, lanes close, and new lanes, frames and calls are refused the same way.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ import numpy as np
 
 from ..buffers import BufferClosed, FrameBuffer
 from ..config import QueuePolicy
-from ..errors import EngineClosedError, FrameDropped
+from ..errors import EngineClosedError, FrameDropped, engine_failed
 from ..frames import Frame
 from .backends import BackendReport
 from .stylizer import Stylizer
@@ -96,6 +101,12 @@ class Lane:
         self._lock = threading.Lock()
         self._buffer: FrameBuffer[FrameJob] = FrameBuffer(capacity, self.policy, on_drop=self._drop)
         self._buffer.add_listener(worker._wake)
+        self._on_shutdown: Callable[[BaseException | None], None] | None = None
+
+    def on_shutdown(self, callback: Callable[[BaseException | None], None]) -> None:
+        """Call ``callback(failure)`` (on the inference thread) when the worker stops for good:
+        ``failure`` is what made it fail, or None after a normal stop."""
+        self._on_shutdown = callback
 
     @property
     def capacity(self) -> int:
@@ -117,9 +128,18 @@ class Lane:
         if job.future.set_running_or_notify_cancel():
             job.future.set_exception(FrameDropped(f"{self.name}: frame {job.frame.seq} dropped"))
 
+    def _closed_error(self) -> EngineClosedError:
+        failure = self._worker.failure
+        return engine_failed(failure) if failure is not None else EngineClosedError(f"lane {self.name!r} is closed")
+
+    def _fail(self, job: FrameJob, error: EngineClosedError) -> None:
+        self._count(failed=1)
+        if job.future.set_running_or_notify_cancel():
+            job.future.set_exception(error)
+
     def _job(self, frame: Frame, style: np.ndarray, shape: tuple[int, int]) -> FrameJob:
         if self.closed:
-            raise EngineClosedError(f"lane {self.name!r} is closed")
+            raise self._closed_error()
         return FrameJob(frame, style, shape)
 
     def submit_nowait(self, frame: Frame, style: np.ndarray, shape: tuple[int, int]) -> Future[Frame]:
@@ -128,8 +148,8 @@ class Lane:
         try:
             if not self._buffer.put_nowait(job):
                 raise BufferError(f"lane {self.name!r} is full")
-        except BufferClosed as exc:
-            raise EngineClosedError(f"lane {self.name!r} is closed") from exc
+        except BufferClosed:
+            raise self._closed_error() from None
         self._count(submitted=1)
         return job.future
 
@@ -140,8 +160,8 @@ class Lane:
         job = self._job(frame, style, shape)
         try:
             self._buffer.put(job, timeout)
-        except BufferClosed as exc:
-            raise EngineClosedError(f"lane {self.name!r} is closed") from exc
+        except BufferClosed:
+            raise self._closed_error() from None
         self._count(submitted=1)
         return job.future
 
@@ -150,8 +170,8 @@ class Lane:
         job = self._job(frame, style, shape)
         try:
             await self._buffer.put_async(job)
-        except BufferClosed as exc:
-            raise EngineClosedError(f"lane {self.name!r} is closed") from exc
+        except BufferClosed:
+            raise self._closed_error() from None
         self._count(submitted=1)
         return job.future
 
@@ -166,10 +186,15 @@ class Lane:
         return head.shape if head is not None else None
 
     def close(self) -> None:
-        """Stop accepting frames; frames still queued are dropped (and counted)."""
+        """Stop accepting frames; frames still queued are dropped (and counted), or fail with
+        the worker's failure if it has failed."""
         self._buffer.close()
+        failure = self._worker.failure
         for job in self._buffer.drain():
-            self._drop(job)
+            if failure is not None:
+                self._fail(job, engine_failed(failure))
+            else:
+                self._drop(job)
         self._worker._remove_lane(self)
 
 
@@ -205,6 +230,7 @@ class InferenceWorker:
         self._startup_error: BaseException | None = None
         self._stylizer: Stylizer | None = None
         self.report: BackendReport | None = None
+        self.failure: BaseException | None = None  #: what stopped the thread, if it failed
 
     # -- lifecycle ------------------------------------------------------------------------
     def start(self, timeout: float | None = None) -> BackendReport:
@@ -239,20 +265,27 @@ class InferenceWorker:
 
     # -- producers ------------------------------------------------------------------------
     def open_lane(self, name: str, policy: QueuePolicy = QueuePolicy.LOSSLESS, capacity: int = 2) -> Lane:
-        """Add a lane (one per stream or session)."""
+        """Add a lane (one per stream or session).
+
+        :raises EngineClosedError: the thread is stopping, or has failed (with the cause).
+        """
         lane = Lane(self, name, policy, capacity)
         with self._cond:
-            if self._closing:
-                raise EngineClosedError("the inference thread is stopping")
+            self._refuse_if_closing()
             self._lanes.append(lane)
         return lane
+
+    def _refuse_if_closing(self) -> None:
+        if self.failure is not None:
+            raise engine_failed(self.failure)
+        if self._closing or (self._ready.is_set() and not self._thread.is_alive()):
+            raise EngineClosedError("the inference thread is stopped")
 
     def call(self, fn: Callable[[Stylizer], T]) -> Future[T]:
         """Run ``fn(stylizer)`` on the inference thread, ahead of queued frames."""
         future: Future[T] = Future()
         with self._cond:
-            if self._closing or (self._ready.is_set() and not self._thread.is_alive()):
-                raise EngineClosedError("the inference thread is stopped")
+            self._refuse_if_closing()
             self._calls.append((fn, future))
             self._signaled = True
             self._cond.notify_all()
@@ -286,8 +319,11 @@ class InferenceWorker:
         self._ready.set()
         try:
             self._serve()
-        except BaseException:
-            logger.exception("inference thread failed")
+        except BaseException as exc:
+            logger.error("the inference thread failed: %s", exc, exc_info=exc)
+            with self._cond:
+                self.failure = exc
+                self._closing = True
         finally:
             self._shutdown()
 
@@ -354,16 +390,16 @@ class InferenceWorker:
         try:
             results = self._stylizer.stylize([j.frame for _, j in live], [j.style for _, j in live], shape)
         except BaseException as exc:
-            logger.exception("inference failed for %d frame(s) at %s", len(live), shape)
+            error = engine_failed(exc)
             for lane, job in live:
                 lane._count(failed=1)
-                job.future.set_exception(exc)
-            return
+                job.future.set_exception(error)
+            raise
         elapsed = time.perf_counter() - started
         self.stats.batches += 1
         self.stats.frames += len(live)
         self.stats.busy_seconds += elapsed
-        if len(live) > 1 and getattr(self._stylizer.transform, "supports_batching", False):
+        if len(live) > 1 and self._stylizer.transform.supports_batching:
             self.stats.batched_frames += len(live)
         for (lane, job), result in zip(live, results, strict=True):
             lane._count(processed=1, inference_seconds=elapsed / len(live))
@@ -371,13 +407,20 @@ class InferenceWorker:
 
     def _shutdown(self) -> None:
         with self._cond:
+            self._closing = True
             calls, self._calls = self._calls, []
             lanes = list(self._lanes)
         for _, future in calls:
             if future.set_running_or_notify_cancel():
-                future.set_exception(EngineClosedError("the inference thread stopped"))
+                future.set_exception(engine_failed(self.failure) if self.failure is not None
+                                     else EngineClosedError("the inference thread stopped"))
         for lane in lanes:
             lane.close()
+            if lane._on_shutdown is not None:
+                try:
+                    lane._on_shutdown(self.failure)
+                except Exception:
+                    logger.exception("a lane's shutdown callback failed")
         if self._stylizer is not None:
             self._stylizer.close()
             self._stylizer = None

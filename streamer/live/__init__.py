@@ -1,8 +1,8 @@
 """Live sessions: a camera or network stream stylized as it arrives, out to windows, streams,
 virtual cameras and recordings, with the lowest latency the hardware allows.
 
-Data path: ``sources`` -> :class:`CaptureThread` (newest frame only) -> the engine's
-drop-oldest queue -> :class:`SinkRunner` per sink (``sinks``).
+Data path: ``sources`` -> :class:`CaptureThread` (newest frame only) -> the session's
+:class:`~streamer.stream.EngineStream` (drop-oldest) -> :class:`SinkRunner` per sink (``sinks``).
 """
 
 from .capture import Backoff, CaptureState, CaptureThread
@@ -10,7 +10,7 @@ from .clock import TIME_BASE, Timeline
 from .controls import KEYS, Command, StyleControl
 from .fanout import SinkRunner
 from .pipeline import LiveResult, LiveSession, LiveSettings
-from .stats import LatencyMeter, LiveSnapshot, RateMeter, status_line
+from .stats import LiveSnapshot, status_line
 from .status import StatusPrinter
 
 __all__ = [
@@ -20,12 +20,10 @@ __all__ = [
     "CaptureState",
     "CaptureThread",
     "Command",
-    "LatencyMeter",
     "LiveResult",
     "LiveSession",
     "LiveSettings",
     "LiveSnapshot",
-    "RateMeter",
     "SinkRunner",
     "StatusPrinter",
     "StyleControl",

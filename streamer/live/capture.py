@@ -23,9 +23,9 @@ from ..buffers import BufferClosed, FrameBuffer
 from ..config import QueuePolicy
 from ..errors import MediaError, SourceEndedError
 from ..frames import Frame
+from ..metrics import RateMeter
 from ..sources.base import AudioPacket, Source, SourceInfo
 from .clock import Timeline
-from .stats import RateMeter
 
 __all__ = ["Backoff", "CaptureState", "CaptureThread"]
 

@@ -14,10 +14,10 @@ from ..buffers import BufferClosed, FrameBuffer
 from ..config import QueuePolicy
 from ..errors import SinkError
 from ..frames import Frame
+from ..metrics import LatencyMeter
 from ..sinks.base import Sink, SinkClosed
 from ..sources.base import AudioPacket, SourceInfo
 from .capture import Backoff
-from .stats import LatencyMeter
 
 __all__ = ["SinkRunner"]
 

@@ -1,10 +1,15 @@
-"""The live session: source -> capture thread -> engine (drop-oldest) -> sinks, latency first.
+"""The live session: source -> capture thread -> engine stream (drop-oldest) -> sinks, latency first.
 
-Only the newest frame waits anywhere: the capture slot holds one frame, the engine's ``latest``
-queue holds ``capacity`` frames (1 by default) and replaces the oldest, each sink's buffer
-drops its oldest. When inference is slower than the source, frames are dropped (and counted)
-instead of queued, so capture-to-output latency stays about one inference plus at most one
-frame interval.
+A thin adapter around an :class:`~streamer.stream.EngineStream`: a pump submits captured frames
+to it, a collector reads its results and offers them to every sink. Only the newest frame waits
+anywhere: the capture slot holds one frame, the stream's ``latest`` queue holds ``capacity``
+frames (1 by default) and replaces the oldest, each sink's buffer drops its oldest. When
+inference is slower than the source, frames are dropped (and counted) instead of queued, so
+capture-to-output latency stays about one inference plus at most one frame interval.
+
+Stop requests (a command, a signal, a failing sink, the source's end, an inference failure)
+are never dropped: the first one is kept and ends the run; style commands wait in a queue of
+their own.
 
 .. code-block:: python
 
@@ -17,29 +22,26 @@ frame interval.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future
 from dataclasses import dataclass
-
-import numpy as np
 
 from ..buffers import BufferClosed, FrameBuffer
 from ..config import ProcessingSize, QueuePolicy
-from ..engine import Engine, EngineStream
-from ..errors import EngineClosedError, FrameDropped, StreamerError
-from ..frames import Frame
+from ..engine import Engine
+from ..errors import EngineClosedError, StreamerError
 from ..sinks.base import Sink
 from ..sources.base import AudioPacket, Source, SourceInfo
+from ..stream import EngineStream
 from ..styles import StyleRecipe
+from ..tasks import spawn_supervised
 from .capture import Backoff, CaptureThread
 from .clock import Timeline
 from .controls import Command, StyleControl
 from .fanout import SinkRunner
-from .stats import LatencyMeter, LiveSnapshot, RateMeter
+from .stats import LiveSnapshot
 
 __all__ = ["LiveResult", "LiveSession", "LiveSettings"]
 
@@ -47,6 +49,10 @@ logger = logging.getLogger(__name__)
 
 #: at shutdown, how long to wait for the frame in inference (a slow model on a busy machine)
 _DRAIN_TIMEOUT = 30.0
+#: style commands waiting to be applied; a key pressed beyond that is refused (and logged)
+_COMMAND_CAPACITY = 32
+#: stylized frames waiting for the collector (it only hands them to the sinks' own buffers)
+_RESULTS_CAPACITY = 8
 
 
 @dataclass(frozen=True)
@@ -112,24 +118,19 @@ class LiveSession:
     ) -> None:
         self.engine = engine
         self.settings = settings or LiveSettings()
-        self.control = StyleControl(engine.styles, recipe, cycle)
+        self.control = StyleControl(recipe, cycle)
         self.on_status = on_status
-        self.inbox: FrameBuffer[Command | _Stop] = FrameBuffer(32, QueuePolicy.LATEST)
+        self.commands: FrameBuffer[Command] = FrameBuffer(_COMMAND_CAPACITY, QueuePolicy.LOSSLESS)
+        self._stop: _Stop | None = None
+        self._stop_lock = threading.Lock()
         self.runners = [SinkRunner(s, capacity=self._sink_capacity(s), backoff=backoff,
                                    on_stop=self.request_stop) for s in sinks]
         audio = any(s.accepts_audio for s in sinks)
         self.capture = CaptureThread(source, Timeline(), retry_for=self.settings.retry_for, backoff=backoff,
                                      on_audio=self._audio if audio else None)
-        self.latency = LatencyMeter()
-        self.fps_out = RateMeter()
         self.frames_out = 0
         self.max_pending = 0
         self.stream: EngineStream | None = None
-        # frames leaving the engine, on their way to the sinks (filled on the inference thread)
-        self._results: FrameBuffer[Frame | _Stop] = FrameBuffer(8, QueuePolicy.LATEST)
-        self._inflight: set[Future[Frame]] = set()
-        self._inflight_lock = threading.Lock()
-        self._latest: np.ndarray | None = None
         self._started = 0.0
         self._state = "new"
 
@@ -140,13 +141,22 @@ class LiveSession:
     # -- commands from anywhere -----------------------------------------------------------
     def command(self, command: Command) -> None:
         """Queue a run-time command (thread-safe; never blocks)."""
-        with contextlib.suppress(BufferClosed):
-            self.inbox.put_nowait(command)
+        if command is Command.STOP:
+            self.request_stop("stopped")
+            return
+        try:
+            if not self.commands.put_nowait(command):
+                logger.warning("ignored %s: %d commands are still waiting", command.value, _COMMAND_CAPACITY)
+        except BufferClosed:
+            pass
 
     def request_stop(self, reason: str = "stopped", error: BaseException | None = None) -> None:
-        """Ask the session to stop cleanly (thread-safe; never blocks)."""
-        with contextlib.suppress(BufferClosed):
-            self.inbox.put_nowait(_Stop(reason, error))
+        """Ask the session to stop cleanly (thread-safe; never blocks). The first request wins;
+        it is never dropped."""
+        with self._stop_lock:
+            if self._stop is None:
+                self._stop = _Stop(reason, error)
+        self.commands.close()  # wakes the command loop, which sees the stop
 
     def _audio(self, packet: AudioPacket) -> None:
         for runner in self.runners:
@@ -165,23 +175,29 @@ class LiveSession:
         self._state = "starting"
         for runner in self.runners:
             runner.sink.check()
-        await self.control.load()
-        self._started = time.monotonic()
-        info = await self._open_source()
+        stream = self.engine.open_stream("live", QueuePolicy.LATEST, self.settings.capacity, self.settings.size,
+                                         results=_RESULTS_CAPACITY)
+        try:
+            await stream.set_style(self.control.recipe)  # a bad style fails before the source opens
+            self._started = time.monotonic()
+            info = await self._open_source()
+        except BaseException:
+            stream.close()
+            raise
+        self.stream = stream
         tasks: list[asyncio.Task[None]] = []
         stop = _Stop("stopped")
         try:
-            self.stream = self.engine.open_stream("live", QueuePolicy.LATEST, self.settings.capacity,
-                                                  self.settings.size)
             for runner in self.runners:
                 runner.start(info)
             self.capture.start()
             self._state = "running"
-            tasks = [asyncio.create_task(self._pump(), name="live-pump"),
-                     asyncio.create_task(self._collect(), name="live-collect"),
-                     asyncio.create_task(self._report(), name="live-status")]
+            tasks = [spawn_supervised(self._pump(), "live-pump", self._task_failed),
+                     spawn_supervised(self._collect(), "live-collect", self._task_failed),
+                     spawn_supervised(self._report(), "live-status", self._task_failed)]
             if self.settings.duration is not None:
-                tasks.append(asyncio.create_task(self._time_limit(self.settings.duration)))
+                tasks.append(spawn_supervised(self._time_limit(self.settings.duration), "live-time-limit",
+                                              self._task_failed))
             stop = await self._serve_commands()
         finally:
             self._state = "stopping"
@@ -190,7 +206,10 @@ class LiveSession:
         snapshot = self.snapshot()
         if self.on_status is not None:
             self.on_status(snapshot)
-        return LiveResult(stop.reason, error, snapshot, self.latency.samples())
+        return LiveResult(stop.reason, error, snapshot, stream.meters.latency.samples())
+
+    def _task_failed(self, name: str, error: BaseException) -> None:
+        self.request_stop(f"internal error in {name}", error)
 
     async def _open_source(self) -> SourceInfo:
         try:
@@ -200,14 +219,16 @@ class LiveSession:
             raise
 
     async def _serve_commands(self) -> _Stop:
-        while True:
-            item = await self.inbox.get_async()
-            if isinstance(item, _Stop):
-                return item
-            if item is Command.STOP:
-                return _Stop("stopped")
-            message = await self.control.apply(item, self._latest)
-            logger.warning("%s", message)
+        assert self.stream is not None
+        while self._stop is None:
+            try:
+                command = await self.commands.get_async()
+            except BufferClosed:
+                break
+            if self._stop is None:
+                logger.warning("%s", await self.control.apply(command, self.stream))
+        assert self._stop is not None
+        return self._stop
 
     async def _time_limit(self, seconds: float) -> None:
         await asyncio.sleep(seconds)
@@ -224,52 +245,26 @@ class LiveSession:
                 except BufferClosed:
                     self.request_stop("source ended")
                     return
-                self._latest = frame.image
-                if self.control.embedding is None:
-                    await self.control.prepare(frame.image)
-                future = self.stream.submit_nowait(frame, self.control.embedding)
-                with self._inflight_lock:
-                    self._inflight.add(future)
-                future.add_done_callback(self._finished)
+                await self.stream.submit(frame)
                 self.max_pending = max(self.max_pending, self.stream.stats.pending)
         except EngineClosedError as exc:
-            self.request_stop("engine stopped", exc)
+            self.request_stop("inference failed" if exc.cause is not None else "engine stopped", exc)
         except StreamerError as exc:
             self.request_stop("cannot stylize", exc)
 
-    def _finished(self, future: Future[Frame]) -> None:
-        """A frame left the engine (on the inference thread): pass it on unless it was dropped."""
-        with self._inflight_lock:
-            self._inflight.discard(future)
-        item: Frame | _Stop
-        try:
-            item = future.result()
-        except (FrameDropped, EngineClosedError):
-            return
-        except Exception as exc:  # inference failed: the collector says why and stops
-            item = _Stop("inference failed", exc)
-        with contextlib.suppress(BufferClosed):
-            self._results.put_nowait(item)
-
     async def _collect(self) -> None:
         """Stylized frames, in order, out to every sink."""
-        while True:
-            try:
-                item = await self._results.get_async()
-            except BufferClosed:
-                return
-            if isinstance(item, _Stop):
-                self.request_stop(item.reason, item.error)
-                continue
-            now = time.monotonic()
-            self.latency.add(now - item.captured_at)
-            self.fps_out.tick(now)
-            self.frames_out += 1
-            for runner in self.runners:
-                runner.offer(item)
-            limit = self.settings.max_frames
-            if limit is not None and self.frames_out >= limit:
-                self.request_stop(f"{limit} frames written")
+        assert self.stream is not None
+        try:
+            async for frame in self.stream.results():
+                self.frames_out += 1
+                for runner in self.runners:
+                    runner.offer(frame)
+                limit = self.settings.max_frames
+                if limit is not None and self.frames_out >= limit:
+                    self.request_stop(f"{limit} frames written")
+        except EngineClosedError as exc:
+            self.request_stop("inference failed", exc)
 
     async def _report(self) -> None:
         while True:
@@ -283,24 +278,24 @@ class LiveSession:
             if task.get_name() != "live-collect":
                 task.cancel()
         if self.stream is not None:
-            self.stream.close()  # frames still queued are dropped; the one in inference finishes
-        with self._inflight_lock:
-            inflight = [asyncio.wrap_future(f) for f in self._inflight]
-        if inflight:
-            await asyncio.wait(inflight, timeout=_DRAIN_TIMEOUT)
-        self._results.close()  # the collector hands out what is left, then ends
+            # frames still queued are dropped; the one in inference finishes and reaches the
+            # collector, which hands out what is left, then ends
+            await self.stream.aclose(_DRAIN_TIMEOUT)
         await asyncio.gather(*tasks, return_exceptions=True)
         for runner in self.runners:  # write what is queued; finalize recordings
             await asyncio.to_thread(runner.close)
-        self.inbox.close()
+        self.commands.close()
         self._state = "ended"
 
     # -- numbers --------------------------------------------------------------------------
     def snapshot(self) -> LiveSnapshot:
         """The session's numbers now."""
-        stats = self.stream.stats if self.stream is not None else None
+        stream = self.stream
+        stats = stream.stats if stream is not None else None
         inference = (stats.inference_seconds / stats.processed * 1000.0) if stats and stats.processed else None
-        p50, p95 = self.latency.percentile(50), self.latency.percentile(95)
+        latency = stream.meters.latency if stream is not None else None
+        p50 = latency.percentile_ms(50) if latency is not None else None
+        p95 = latency.percentile_ms(95) if latency is not None else None
         capture = self.capture
         state = self._state
         if state == "running" and capture.state.value != "running":
@@ -313,14 +308,14 @@ class LiveSession:
             style=self.control.style_name,
             strength=self.control.strength,
             fps_in=capture.rate.rate(),
-            fps_out=self.fps_out.rate(),
+            fps_out=stream.meters.frames_out.rate() if stream is not None else 0.0,
             inference_ms=None if inference is None else round(inference, 1),
-            latency_p50_ms=None if p50 is None else round(p50 * 1000.0, 1),
-            latency_p95_ms=None if p95 is None else round(p95 * 1000.0, 1),
+            latency_p50_ms=p50,
+            latency_p95_ms=p95,
             frames_in=capture.captured,
             frames_out=self.frames_out,
             dropped_capture=capture.replaced,
-            dropped_engine=(stats.dropped if stats else 0) + self._results.dropped,
+            dropped_engine=stream.dropped if stream is not None else 0,
             max_pending=self.max_pending,
             reconnects=capture.reconnects,
             last_error=capture.last_error,

@@ -1,12 +1,20 @@
-"""Style embeddings: built-in styles, style images, the cache, and blending."""
+"""Styles: recipes (what to paint with), names to embeddings, the cache, and composition.
+
+``StyleRecipe`` (what the user asked for) -> ``StyleResolver`` (names, images, ``.npy`` files
+to embeddings, cached) -> ``StyleMixer`` (one stream's embedding per frame: mix, strength).
+"""
 
 from .builtin import BuiltinStyle, load_builtin_styles
 from .cache import EmbeddingCache, default_cache_dir
-from .resolver import StyleRecipe, StyleResolver, blend
+from .mixer import CONTENT_REFRESH_SECONDS, StyleMixer, blend
+from .recipe import StyleRecipe
+from .resolver import StyleResolver
 
 __all__ = [
+    "CONTENT_REFRESH_SECONDS",
     "BuiltinStyle",
     "EmbeddingCache",
+    "StyleMixer",
     "StyleRecipe",
     "StyleResolver",
     "blend",

@@ -1,71 +1,27 @@
-"""Turning what the user asked for (names, image files, strength, mix) into one embedding."""
+"""Style names to embeddings: built-in names, style image files, uploads and ``.npy`` files.
+
+Images are decoded on a worker thread and embedded by the predictor on the inference thread,
+so neither ever runs on the event loop; embeddings are cached by image content.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from ..errors import ConfigError, StyleError
+from ..errors import StyleError
 from ..images import DEFAULT_MAX_PIXELS, decode_image, read_image
 from ..inference.imaging import STYLE_PREPROCESSING_VERSION
-from ..inference.modelfile import EMBEDDING_DIM
 from .builtin import BuiltinStyle
 from .cache import EmbeddingCache, embedding_key
+from .mixer import EmbedImage, check_embedding
 
-__all__ = ["StyleRecipe", "StyleResolver", "blend"]
+__all__ = ["StyleResolver"]
 
 logger = logging.getLogger(__name__)
-
-EmbedImage = Callable[[np.ndarray], Awaitable[np.ndarray]]
-
-
-def blend(a: np.ndarray, b: np.ndarray, t: float) -> np.ndarray:
-    """Linear blend of two embeddings: ``(1 - t) * a + t * b``."""
-    return ((1.0 - t) * a + t * b).astype(np.float32)
-
-
-def _check_unit(name: str, value: float) -> float:
-    if not 0.0 <= value <= 1.0 or value != value:
-        raise ConfigError(f"{name} must be between 0 and 1, got {value}")
-    return float(value)
-
-
-@dataclass(frozen=True)
-class StyleRecipe:
-    """One or two styles, how to mix them, and how strongly to apply the result.
-
-    :param styles: built-in names, image paths or ``.npy`` embedding paths (one or two).
-    :param mix: with two styles, the weight of the second (0 = first only, 1 = second only).
-    :param strength: 1 = full style; lower values blend towards the content's own embedding
-        (Magenta's recipe), 0 = the content's own look.
-    """
-
-    styles: tuple[str, ...]
-    mix: float = 0.5
-    strength: float = 1.0
-
-    def __post_init__(self) -> None:
-        if not 1 <= len(self.styles) <= 2:
-            raise ConfigError(f"give one or two styles, not {len(self.styles)}")
-        _check_unit("--mix", self.mix)
-        _check_unit("--strength", self.strength)
-
-    @classmethod
-    def of(cls, styles: str | Sequence[str], mix: float | None = None, strength: float = 1.0) -> StyleRecipe:
-        """Build from CLI-style values (``mix`` only makes sense with two styles)."""
-        names = (styles,) if isinstance(styles, str) else tuple(styles)
-        if mix is not None and len(names) != 2:
-            raise ConfigError("--mix needs exactly two --style values")
-        return cls(names, 0.5 if mix is None else mix, strength)
-
-    @property
-    def needs_content(self) -> bool:
-        """True if the content's own embedding is needed (strength below 1)."""
-        return self.strength < 1.0
 
 
 class StyleResolver:
@@ -85,6 +41,11 @@ class StyleResolver:
         self._predictor_sha256 = predictor_sha256
         self.max_pixels = max_pixels
 
+    @property
+    def has_predictor(self) -> bool:
+        """True if style images (and strength below 1) can be embedded."""
+        return self._predictor_sha256 is not None
+
     async def embedding(self, spec: str | Path) -> np.ndarray:
         """Embedding of one built-in name, style image path or ``.npy`` file."""
         text = str(spec)
@@ -96,32 +57,15 @@ class StyleResolver:
         if not path.exists():
             names = ", ".join(sorted(self.builtins)) or "none"
             raise StyleError(f"unknown style {text!r}: not a built-in style ({names}) and no such file")
-        decoded, data = read_image(path, self.max_pixels)
+        decoded, data = await asyncio.to_thread(read_image, path, self.max_pixels)
         for note in decoded.conversions:
             logger.info("style %s: %s", path.name, note)
         return await self._cached_embedding(data, decoded.rgb)
 
     async def embedding_from_bytes(self, data: bytes, name: str = "upload") -> np.ndarray:
         """Embedding of an uploaded style image (same checks and cache as files)."""
-        decoded = decode_image(data, name, self.max_pixels)
+        decoded = await asyncio.to_thread(decode_image, data, name, self.max_pixels)
         return await self._cached_embedding(data, decoded.rgb)
-
-    async def content_embedding(self, image: np.ndarray) -> np.ndarray:
-        """The content's own embedding (for ``strength`` below 1); not cached on disk."""
-        self._require_predictor("--strength below 1")
-        return await self._embed_image(image)
-
-    async def resolve(self, recipe: StyleRecipe, content: np.ndarray | None = None) -> np.ndarray:
-        """The embedding ``recipe`` describes; ``content`` (an RGB frame) is needed if
-        ``recipe.needs_content``."""
-        embeddings = [await self.embedding(s) for s in recipe.styles]
-        style = embeddings[0] if len(embeddings) == 1 else blend(embeddings[0], embeddings[1], recipe.mix)
-        if not recipe.needs_content:
-            return style
-        if content is None:
-            raise ConfigError("--strength below 1 needs a content frame")
-        own = await self.content_embedding(content)
-        return blend(own, style, recipe.strength)
 
     def _require_predictor(self, why: str) -> str:
         if self._predictor_sha256 is None:
@@ -143,7 +87,4 @@ def _load_npy(path: Path) -> np.ndarray:
         value = np.load(path, allow_pickle=False)
     except (OSError, ValueError) as exc:
         raise StyleError(f"{path} is not a readable .npy embedding: {exc}") from exc
-    value = np.asarray(value, dtype=np.float32).reshape(-1)
-    if value.shape != (EMBEDDING_DIM,) or not np.all(np.isfinite(value)):
-        raise StyleError(f"{path} must hold {EMBEDDING_DIM} finite values, got shape {value.shape}")
-    return value
+    return check_embedding(value, str(path))
