@@ -123,7 +123,7 @@ async def measure(engine: Engine, sessions: int, args: argparse.Namespace) -> di
             line = (await asyncio.wait_for(child.stdout.readline(), args.seconds + 120)).decode()  # type: ignore[union-attr]
             after = engine.stats()
             sessions_seen = {s.id: s for s in server.registry}
-            server_ms = [s.stats.latency_ms() for s in sessions_seen.values() if s.stats.latency_ms() is not None]
+            server_ms = [ms for s in sessions_seen.values() if (ms := s.stats.latency.percentile_ms(50)) is not None]
             lanes = [f"session-{sid[:8]}" for sid in origins]
             await child.wait()
         finally:

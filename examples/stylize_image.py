@@ -11,7 +11,7 @@ import sys
 import numpy as np
 from PIL import Image
 
-from streamer import Engine, Frame, ProcessingSize, QueuePolicy
+from streamer import Engine, Frame, ProcessingSize, QueuePolicy, StyleRecipe
 
 
 async def stylize(image: np.ndarray, style: str) -> np.ndarray:
@@ -19,7 +19,7 @@ async def stylize(image: np.ndarray, style: str) -> np.ndarray:
     async with Engine.create() as engine:
         print(engine.report.summary)
         stream = engine.open_stream("example", QueuePolicy.LOSSLESS, size=ProcessingSize(512))
-        stream.style = await engine.styles.embedding(style)
+        await stream.set_style(StyleRecipe.of(style))
         return (await stream.stylize(Frame(image))).image
 
 

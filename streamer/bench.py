@@ -261,7 +261,8 @@ def bench_pipeline(model_set: ModelSet, clip: Path, threads: int, size: Processi
             engine = Engine(model_set, InferenceWorker(lambda: Stylizer.open(model_set, options)))
             async with engine:
                 warm = engine.open_stream("warm-up", size=size)
-                await warm.stylize(frames[0], style)
+                await warm.set_style(style)
+                await warm.stylize(frames[0])
                 warm.close()
                 engine.styles.builtins["_bench"] = _builtin(style)
                 t = time.perf_counter()

@@ -84,6 +84,10 @@ def create_recipe(args: argparse.Namespace) -> StyleRecipe:
     """The :class:`StyleRecipe` from ``--style``/``--mix``/``--strength``."""
     if not args.style:
         raise ConfigError("give a --style (see 'streamer styles')")
+    if args.mix is not None and len(args.style) != 2:
+        raise ConfigError("--mix needs exactly two --style values")
+    if len(args.style) > 2:
+        raise ConfigError(f"give --style once or twice, not {len(args.style)} times")
     return StyleRecipe.of(args.style, args.mix, args.strength)
 
 

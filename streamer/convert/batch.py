@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from ..config import ProcessingSize
 from ..engine import Engine
-from ..errors import StreamerError
+from ..errors import EngineClosedError, StreamerError
 from ..sinks.file import EncoderSettings
 from ..sources.media import VideoInfo
 from ..styles import StyleRecipe
@@ -75,7 +75,8 @@ async def run_jobs(engine: Engine, jobs: list[Job], recipe: StyleRecipe, size: P
             outcome.ok = True
         except StreamerError as exc:
             outcome.error = str(exc)
-            if not keep_going:
+            if not keep_going or isinstance(exc, EngineClosedError):  # no engine: no file can go on
+                progress.end_file(outcome)
                 raise
         except asyncio.CancelledError:
             outcome.error = "interrupted"

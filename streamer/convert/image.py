@@ -30,7 +30,7 @@ async def convert_image(engine: Engine, source: Path, destination: Path, recipe:
     decoded, _ = await asyncio.to_thread(read_image, source, error=DecodeError)
     stream = engine.open_stream(f"image:{source.name}", QueuePolicy.LOSSLESS, capacity=1, size=size)
     try:
-        stream.style = await engine.styles.resolve(recipe, content=decoded.rgb)
+        await stream.set_style(recipe)
         stylized = (await stream.stylize(Frame(decoded.rgb))).image
     finally:
         stream.close()

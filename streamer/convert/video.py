@@ -1,4 +1,9 @@
-"""Stylizing one video file: decode, inference and encode overlapped on three threads."""
+"""Stylizing one video file: decode, inference and encode overlapped on three threads.
+
+A thin adapter: the reader's frames go into a ``lossless`` engine stream, each frame's future is
+awaited in order, interleaved with the packets copied as they are (audio, subtitles), and
+written.
+"""
 
 from __future__ import annotations
 
@@ -64,6 +69,7 @@ async def convert_video(
         if on_start is not None:
             on_start(info)
         stream = engine.open_stream(f"convert:{source.name}", QueuePolicy.LOSSLESS, capacity=3, size=size)
+        await stream.set_style(recipe)
         reader.start()
         pending: deque[Future[Frame] | av.Packet] = deque()
 
@@ -81,8 +87,6 @@ async def convert_video(
 
         async for item in reader.items():
             if isinstance(item, Frame):
-                if stream.style is None:
-                    stream.style = await engine.styles.resolve(recipe, content=item.image)
                 pending.append(await stream.submit(item))
             else:
                 pending.append(item)

@@ -7,7 +7,7 @@ yourself with :func:`create_app`; the JSON API is described in ``DEVELOPERS.md``
 from .app import create_app
 from .sessions import Session, SessionRegistry, SessionState
 from .settings import AudioMode, ServerSettings, is_loopback, parse_ice_server
-from .styling import Gallery, GalleryStyle, StyleChoice
+from .styling import Gallery, GalleryStyle
 
 __all__ = [
     "AudioMode",
@@ -17,7 +17,6 @@ __all__ = [
     "Session",
     "SessionRegistry",
     "SessionState",
-    "StyleChoice",
     "create_app",
     "is_loopback",
     "parse_ice_server",

@@ -10,6 +10,7 @@ import numpy as np
 from ..config import ProcessingSize, QueuePolicy
 from ..engine import Engine, EngineStream
 from ..frames import Frame
+from ..styles import StyleRecipe
 from .styling import Gallery
 
 __all__ = ["PreviewMaker", "preview_scene"]
@@ -48,15 +49,16 @@ class PreviewMaker:
 
     async def preview(self, name: str) -> bytes | None:
         """JPEG bytes of ``name`` painted on the preview scene; None if it is not in the gallery."""
-        style = self._gallery.get(name)
-        if style is None:
+        if name not in self._gallery:
             return None
         async with self._lock:
             if name not in self._cache:
                 if self._stream is None:
-                    self._stream = self._engine.open_stream("gallery-previews", QueuePolicy.LOSSLESS,
-                                                            capacity=1, size=ProcessingSize(PREVIEW_SIZE))
-                result = await self._stream.stylize(Frame(self._scene), style.embedding)
+                    self._stream = self._engine.open_stream("gallery-previews", QueuePolicy.LOSSLESS, capacity=1,
+                                                            size=ProcessingSize(PREVIEW_SIZE),
+                                                            lookup=self._gallery.embedding)
+                await self._stream.set_style(StyleRecipe.of(name))
+                result = await self._stream.stylize(Frame(self._scene))
                 ok, jpeg = cv2.imencode(".jpg", cv2.cvtColor(result.image, cv2.COLOR_RGB2BGR),
                                         [cv2.IMWRITE_JPEG_QUALITY, 85])
                 if not ok:

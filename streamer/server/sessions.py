@@ -1,9 +1,14 @@
 """Sessions: one peer connection each, what flows through it, and when it ends.
 
-A :class:`Session` owns its peer connection, its engine stream, its result buffer, its outgoing
-track and its tasks; :meth:`Session.close` releases all of them, whatever the reason (the client
-said goodbye, the tab vanished and video stopped, ICE failed, the server shuts down). The
-:class:`SessionRegistry` enforces the session limit and runs the closes that events request.
+A :class:`Session` is a thin adapter around one :class:`~streamer.stream.EngineStream`: the
+client's video track feeds it, its results are the outgoing track, its style recipe is what the
+client sets. The session owns its peer connection, the stream, the outgoing track and its
+tasks; :meth:`Session.close` releases all of them, whatever the reason (the client said
+goodbye, the tab vanished and video stopped, ICE failed, inference failed, one of its tasks
+failed, the server shuts down), and tells the page why over the data channel
+(``{"type": "closed", "reason": ...}``). Every task is supervised: one that fails closes the
+session with the reason. The :class:`SessionRegistry` enforces the session limit and runs the
+closes that events request.
 """
 
 from __future__ import annotations
@@ -16,21 +21,22 @@ import logging
 import secrets
 import time
 import weakref
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Callable, Coroutine, Iterator, Mapping
 from typing import Any
 
 from aiortc import RTCDataChannel, RTCPeerConnection
 from aiortc.mediastreams import MediaStreamTrack
 
-from ..buffers import FrameBuffer
 from ..config import QueuePolicy
 from ..engine import Engine
-from ..errors import StreamerError
+from ..errors import EngineClosedError, StreamerError
 from ..frames import Frame
+from ..metrics import StreamMeters
+from ..styles import StyleRecipe
+from ..tasks import spawn_supervised
 from .media import VideoPump, drain
 from .settings import AudioMode, ServerSettings
-from .stats import SessionStats
-from .styling import Gallery, SessionStyles, StyleChoice
+from .styling import Gallery, SessionStyles
 from .tracks import StylizedTrack
 
 __all__ = ["Session", "SessionLimitError", "SessionRegistry", "SessionState", "UnknownSessionError"]
@@ -40,6 +46,8 @@ logger = logging.getLogger(__name__)
 #: control messages larger than this are refused
 MAX_MESSAGE_BYTES = 4096
 MONITOR_PERIOD = 0.5
+#: at close, how long the goodbye message may take to leave before the connection closes
+GOODBYE_FLUSH_SECONDS = 0.5
 
 
 class SessionLimitError(StreamerError):
@@ -77,19 +85,18 @@ class Session:
         self.state = SessionState.NEW
         self.created_at = time.monotonic()
         self.close_reason: str | None = None
-        self.stats = SessionStats()
-        self.choice = StyleChoice(style=gallery.default)
+        self.recipe = StyleRecipe(() if gallery.default is None else (gallery.default,))
         self._request_close = request_close
-        self._stream = engine.open_stream(f"session-{session_id[:8]}", QueuePolicy.LATEST, capacity=1,
-                                          size=settings.size)
-        self._results: FrameBuffer[Frame] = FrameBuffer(1, QueuePolicy.LATEST)
-        self.output = StylizedTrack(self._results, self.stats)
-        self._pump = VideoPump(self._stream, self._results, self.stats)
         self.styles = SessionStyles(gallery, engine.styles)
+        self._stream = engine.open_stream(f"session-{session_id[:8]}", QueuePolicy.LATEST, capacity=1,
+                                          size=settings.size, results=1, lookup=self.styles.lookup)
+        self.output = StylizedTrack(self._stream, on_failure=self._engine_failed)
+        self._pump = VideoPump(self._stream)
         self._style_lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._channel: RTCDataChannel | None = None
         self._pending_style: dict[str, Any] | None = None
+        self._pending_ids: list[Any] = []
         self._style_wanted = asyncio.Event()
         self._has_video = False
         self._disconnected_at: float | None = None
@@ -110,11 +117,19 @@ class Session:
         """True once the client's offer gave us a video track."""
         return self._has_video
 
-    def _spawn(self, coro: Awaitable[Any], name: str) -> None:
-        task = asyncio.ensure_future(coro)
-        task.set_name(f"session-{self.id[:8]}-{name}")
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+    @property
+    def stats(self) -> StreamMeters:
+        """Frames in and out, their rates, and latency (decoded -> handed to the encoder)."""
+        return self._stream.meters
+
+    def _spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> None:
+        spawn_supervised(coro, f"session-{self.id[:8]}-{name}", self._task_failed, self._tasks)
+
+    def _task_failed(self, name: str, error: BaseException) -> None:
+        self._request_close(self, f"internal error ({name.rsplit('-', 1)[-1]}): {error}")
+
+    def _engine_failed(self, error: EngineClosedError) -> None:
+        self._request_close(self, str(error))
 
     def _on_track(self, track: MediaStreamTrack) -> None:
         if self._closing:
@@ -129,8 +144,7 @@ class Session:
             self._spawn(drain(track), f"drain-{track.kind}")
 
     async def _run_pump(self, track: MediaStreamTrack) -> None:
-        await self._pump.run(track)
-        self._request_close(self, "the client's video track ended")
+        self._request_close(self, await self._pump.run(track))
 
     def _on_datachannel(self, channel: RTCDataChannel) -> None:
         if self._channel is not None or self._closing:
@@ -162,7 +176,7 @@ class Session:
         self.close_reason = reason
         logger.info("session %s closing: %s", self.id[:8], reason)
         self._stream.close()
-        self._results.close()
+        await self._say_goodbye(reason)
         current = asyncio.current_task()
         tasks = [t for t in self._tasks if t is not current]
         for task in tasks:
@@ -179,8 +193,21 @@ class Session:
         self.state = SessionState.CLOSED
         self._closed.set()
 
+    async def _say_goodbye(self, reason: str) -> None:
+        """Tell the page why the session ends, and give the message a moment to leave."""
+        channel = self._channel
+        if channel is None or channel.readyState != "open":
+            return
+        try:
+            channel.send(json.dumps({"type": "closed", "reason": reason}))
+            deadline = time.monotonic() + GOODBYE_FLUSH_SECONDS
+            while channel.bufferedAmount > 0 and time.monotonic() < deadline:
+                await asyncio.sleep(0.02)
+        except Exception:  # the channel went away meanwhile: nobody is left to tell
+            logger.debug("cannot send the goodbye of %s", self.id[:8], exc_info=True)
+
     async def _monitor(self) -> None:
-        """Free the session when its peer is gone; send stats; keep the camera embedding fresh."""
+        """Free the session when its peer is gone; send stats."""
         ticks = 0
         while True:
             await asyncio.sleep(MONITOR_PERIOD)
@@ -193,8 +220,6 @@ class Session:
                 return
             if ticks % 2 == 0:
                 self._send({"type": "stats", **self.snapshot()})
-                if self.choice.strength < 1.0 and self.styles.content_is_stale():
-                    await self._refresh_content()
 
     def _dead_reason(self) -> str | None:
         now = time.monotonic()
@@ -210,34 +235,18 @@ class Session:
             return f"no video for {settings.idle_timeout:g} s"
         return None
 
-    async def _refresh_content(self) -> None:
-        frame = self._pump.latest
-        if frame is None:
-            return
-        try:
-            async with self._style_lock:
-                await self.styles.refresh_content(frame.image)
-                await self._apply_choice(self.choice)
-        except StreamerError as exc:
-            logger.warning("session %s: cannot refresh the camera embedding: %s", self.id[:8], exc)
-
     # -- style control ------------------------------------------------------------------------
-    async def _apply_choice(self, choice: StyleChoice) -> None:
-        latest = self._pump.latest
-        embedding = await self.styles.compose(choice, None if latest is None else latest.image)
-        self._stream.style = embedding
-        self.choice = choice
-
-    async def set_style(self, fields: Mapping[str, Any]) -> StyleChoice:
+    async def set_style(self, fields: Mapping[str, Any]) -> StyleRecipe:
         """Change style, second style, mix or strength; applies to the next frame.
 
         :raises ConfigError: a field has a bad value.
         :raises StyleError: an unknown style, or strength < 1 without a predictor.
         """
         async with self._style_lock:
-            choice = self.choice.updated(fields)
-            await self._apply_choice(choice)
-            return choice
+            recipe = self.recipe.updated(fields)
+            await self._stream.set_style(recipe)
+            self.recipe = recipe
+            return recipe
 
     async def upload_style(self, data: bytes, apply: bool = True) -> str:
         """Add an uploaded style image; make it the main style if ``apply``. Returns its name."""
@@ -247,18 +256,21 @@ class Session:
         return name
 
     async def _style_loop(self) -> None:
-        """Apply style requests from the data channel, newest first (older ones are skipped)."""
+        """Apply style requests from the data channel. Requests that arrive while one is being
+        applied are merged (later fields win) and applied together; every request is answered."""
         while True:
             await self._style_wanted.wait()
             self._style_wanted.clear()
             request, self._pending_style = self._pending_style, None
+            ids, self._pending_ids = self._pending_ids, []
             if request is None:
                 continue
             try:
-                choice = await self.set_style(request)
-                self._send({"type": "style", "id": request.get("id"), "ok": True, **choice.as_dict()})
+                answer = {"ok": True, **(await self.set_style(request)).as_dict()}
             except StreamerError as exc:
-                self._send({"type": "style", "id": request.get("id"), "ok": False, "error": str(exc)})
+                answer = {"ok": False, "error": str(exc)}
+            for request_id in ids:
+                self._send({"type": "style", "id": request_id, **answer})
 
     # -- data channel -------------------------------------------------------------------------
     def _on_message(self, message: str | bytes) -> None:
@@ -276,7 +288,9 @@ class Session:
         if kind == "ping":
             self._send({"type": "pong", "id": data.get("id"), "t": data.get("t")})
         elif kind == "style":
-            self._pending_style = data
+            fields = {k: v for k, v in data.items() if k not in ("type", "id")}
+            self._pending_style = {**(self._pending_style or {}), **fields}
+            self._pending_ids.append(data.get("id"))
             self._style_wanted.set()
         elif kind == "stats":
             self._send({"type": "stats", **self.snapshot()})
@@ -298,9 +312,9 @@ class Session:
             "session_id": self.id,
             "state": self.state.value,
             "connection": self.pc.connectionState,
-            **self.choice.as_dict(),
+            **self.recipe.as_dict(),
             "uploads": self.styles.uploads,
-            **self.stats.as_dict(),
+            **self._stream.meters.as_dict(),
             "dropped": engine_stats.dropped,
             "stylized": engine_stats.processed,
             "inference_seconds": round(engine_stats.inference_seconds, 3),

@@ -13,7 +13,7 @@ from typing import Any
 from aiohttp import web
 from aiortc import RTCSessionDescription
 
-from ..errors import StreamerError
+from ..errors import EngineClosedError, StreamerError
 from .context import context_of
 from .http import ApiError, json_response, read_json
 from .negotiation import Offer, OfferError, accept_offer, answer_offer, check_offer, new_peer_connection
@@ -46,8 +46,12 @@ async def create_session(request: web.Request) -> web.Response:
         with ctx.registry.reserve() as session_id:
             pc = new_peer_connection(ctx.settings.ice_servers)
             ctx.registry.watch(pc)
-            session = Session(session_id, pc, ctx.engine, ctx.settings, ctx.gallery,
-                              ctx.registry.request_close)
+            try:
+                session = Session(session_id, pc, ctx.engine, ctx.settings, ctx.gallery,
+                                  ctx.registry.request_close)
+            except EngineClosedError as exc:  # the engine failed or is stopping
+                await pc.close()
+                raise ApiError(503, f"cannot start a session: {exc}") from None
             try:
                 answer = await _negotiate(session, offer, initial)
                 ctx.registry.add(session)

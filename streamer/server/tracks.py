@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from fractions import Fraction
 
 from aiortc.mediastreams import VIDEO_TIME_BASE, MediaStreamError, MediaStreamTrack
 from av import VideoFrame
 
-from ..buffers import BufferClosed, FrameBuffer
+from ..errors import EngineClosedError
 from ..frames import Frame
 from ..pixels import rgb_from_video, video_from_rgb
-from .stats import SessionStats
+from ..stream import EngineStream
 
 __all__ = ["StylizedTrack", "frame_from_video"]
 
@@ -23,22 +24,24 @@ def frame_from_video(video: VideoFrame, seq: int) -> Frame:
 
 
 class StylizedTrack(MediaStreamTrack):
-    """A video track that sends what arrives in ``results`` (stylized frames), as it arrives.
+    """A video track that sends the results of an engine stream, as they arrive.
 
-    The sender calls :meth:`recv` at its own pace; each call returns the newest result. The
-    timestamps of the incoming frames are kept, so the receiver sees the camera's timing (with
-    gaps where frames were dropped). Closing ``results`` ends the track.
+    The sender calls :meth:`recv` at its own pace; each call returns the newest result (the
+    stream counts it out and measures its latency). The timestamps of the incoming frames are
+    kept, so the receiver sees the camera's timing (with gaps where frames were dropped). The
+    track ends with the stream; if the engine failed, ``on_failure`` is told why.
 
-    :param results: stylized frames, filled from the inference thread.
-    :param stats: where frames out and their latency are counted.
+    :param stream: the session's engine stream, opened with a results buffer.
+    :param on_failure: called with the :class:`~streamer.errors.EngineClosedError` that ended it.
     """
 
     kind = "video"
 
-    def __init__(self, results: FrameBuffer[Frame], stats: SessionStats) -> None:
+    def __init__(self, stream: EngineStream,
+                 on_failure: Callable[[EngineClosedError], None] | None = None) -> None:
         super().__init__()
-        self._results = results
-        self._stats = stats
+        self._stream = stream
+        self._on_failure = on_failure
         self._last_pts: int | None = None
         self._started = time.monotonic()
         self.first_pts: int | None = None  #: pts of the first frame sent (receivers count from it)
@@ -48,15 +51,18 @@ class StylizedTrack(MediaStreamTrack):
         if self.readyState != "live":
             raise MediaStreamError
         try:
-            frame = await self._results.get_async()
-        except BufferClosed:
+            frame = await self._stream.next_result()
+        except EngineClosedError as exc:
             self.stop()
+            if self._on_failure is not None:
+                self._on_failure(exc)
             raise MediaStreamError from None
+        if frame is None:
+            self.stop()
+            raise MediaStreamError
         video = video_from_rgb(frame.image)
         video.pts = self._next_pts(frame)
         video.time_base = VIDEO_TIME_BASE
-        self._stats.frames_out.tick()
-        self._stats.record_latency(time.monotonic() - frame.captured_at)
         return video
 
     def _next_pts(self, frame: Frame) -> int:

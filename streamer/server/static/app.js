@@ -177,6 +177,9 @@ function onMessage(event) {
     acknowledge(message);
   } else if (message.type === "error") {
     showError(message.error);
+  } else if (message.type === "closed") {
+    showError(`the server ended the session: ${message.reason}`);
+    stop();
   }
 }
 
