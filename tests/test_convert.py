@@ -239,3 +239,36 @@ def test_bad_style_file_fails_before_any_output(tmp_path: Path, any_model: str, 
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert err.startswith("streamer: error: ") and bad.name in err
     assert not out.exists() and not leftovers(tmp_path)
+
+
+@pytest.mark.parametrize("many", [False, True], ids=["one-file", "folder"])
+def test_convert_when_inference_fails_exits_non_zero_with_one_line_and_no_output(
+        tmp_path: Path, style: list[str], any_model: str, many: bool, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    import threading
+
+    import streamer.cli.convert as convert_command
+
+    from .fakes import failing_engine
+
+    # given an engine whose transform raises on its fourth inference
+    monkeypatch.setattr(convert_command, "create_engine", lambda args, **_: failing_engine(any_model, good_calls=3))
+    folder = tmp_path / "in"
+    folder.mkdir()
+    first = make_clip(folder / "a.mp4", frames=10)
+    make_clip(folder / "b.mp4", frames=10)
+    out = tmp_path / "out"
+    out.mkdir()
+    # when converting (bounded: a hang fails the test instead of blocking it)
+    status: list[int] = []
+    worker = threading.Thread(target=lambda: status.append(convert(folder if many else first, "-o",
+                                                                   out if many else out / "a.mp4", *style)))
+    worker.start()
+    worker.join(60)
+    assert not worker.is_alive(), "convert hung after the inference thread failed"
+    # then it exits non-zero with one line naming the failure, and leaves nothing behind
+    assert status == [1]
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("streamer: error: inference failed: InferenceBroke: interpreter invoke failed")
+    assert "Traceback" not in "\n".join(err)
+    assert list(out.iterdir()) == [] and not leftovers(out)

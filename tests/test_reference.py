@@ -40,7 +40,7 @@ def test_reference_case_matches_expected_image(shared: Path, magenta: str) -> No
         engine = Engine.create(magenta, BackendOptions(backend="cpu", threads=2), use_disk_cache=False)
         async with engine:
             stream = engine.open_stream("reference", size=ProcessingSize(384))
-            stream.style = await engine.styles.embedding(folder / "tfex_androidTest_input_style.jpg")
+            await stream.set_style(await engine.styles.embedding(folder / "tfex_androidTest_input_style.jpg"))
             bilinear = cv2.resize(content, (384, 384), interpolation=cv2.INTER_LINEAR)
             exact = (await stream.stylize(Frame(bilinear))).image
             own = (await stream.stylize(Frame(content))).image

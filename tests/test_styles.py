@@ -6,17 +6,18 @@ import asyncio
 import io
 import struct
 import zlib
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from streamer import Engine, StyleRecipe
+from streamer import Engine, Frame, StyleRecipe
 from streamer.errors import ConfigError, StyleError
 from streamer.images import decode_image, read_image
 from streamer.inference.backends import BackendOptions
-from streamer.styles import blend
+from streamer.styles import CONTENT_REFRESH_SECONDS, StyleMixer, blend
 
 from .media import pattern_frame
 
@@ -102,13 +103,35 @@ def test_blend_endpoints_and_midpoint() -> None:
     assert np.allclose(blend(a, b, 0.3), 0.3)
 
 
-def test_recipe_when_values_are_bad_raises_config_error() -> None:
-    with pytest.raises(ConfigError, match="--mix needs exactly two"):
+def test_recipe_when_values_are_bad_raises_config_error_naming_the_field_neutrally() -> None:
+    with pytest.raises(ConfigError, match="^mix needs exactly two styles"):
         StyleRecipe.of(["a"], mix=0.5)
-    with pytest.raises(ConfigError, match="--strength"):
+    with pytest.raises(ConfigError, match="^strength must be between 0 and 1, got 1.5"):
         StyleRecipe.of("a", strength=1.5)
     with pytest.raises(ConfigError, match="one or two styles"):
         StyleRecipe.of(["a", "b", "c"])
+
+
+@pytest.mark.parametrize(("fields", "message"), [
+    ({"strength": 1.5}, "^strength must be between 0 and 1, got 1.5$"),
+    ({"mix": True}, "^mix must be a number between 0 and 1$"),
+    ({"strength": "0.5"}, "^strength must be a number between 0 and 1$"),
+    ({"style": 7}, "^style must be a style name$"),
+    ({"colour": "red"}, "^unknown field\\(s\\): colour$"),
+])
+def test_recipe_updated_when_a_field_is_bad_names_it_without_cli_words(fields: dict, message: str) -> None:
+    with pytest.raises(ConfigError, match=message) as caught:
+        StyleRecipe(("a",)).updated(fields)
+    assert "--" not in str(caught.value)
+
+
+def test_recipe_updated_when_fields_change_keeps_the_others() -> None:
+    recipe = StyleRecipe(("a",)).updated({"style2": "b", "mix": 0.25, "type": "style", "id": 3})
+    assert recipe == StyleRecipe(("a", "b"), 0.25, 1.0)
+    assert recipe.updated({"style": "c"}).styles == ("c", "b")
+    assert recipe.updated({"style2": None}).styles == ("a",)
+    assert recipe.updated({"style": None}).styles == ()  # pass-through
+    assert recipe.as_dict() == {"style": "a", "style2": "b", "mix": 0.25, "strength": 1.0}
 
 
 # -- with a real predictor ------------------------------------------------------------------
@@ -162,26 +185,64 @@ def test_cache_entry_when_corrupt_is_recomputed(any_model: str, tmp_path: Path) 
     assert asyncio.run(embed()) == 1
 
 
-def test_strength_and_mix_blend_as_documented(any_model: str, tmp_path: Path) -> None:
+def test_mixer_blends_mix_and_strength_as_documented(any_model: str, tmp_path: Path) -> None:
     a_path, b_path = _style_file(tmp_path, 1), _style_file(tmp_path, 2)
-    content = pattern_frame(7, 120, 160)
+    content = Frame(pattern_frame(7, 120, 160), pts=0, time_base=Fraction(1, 1000))
 
-    async def main() -> dict[str, np.ndarray]:
+    async def main() -> dict[str, np.ndarray | None]:
         async with _engine(any_model, tmp_path / "cache") as engine:
             r = engine.styles
-            return {
+            mixer = StyleMixer(r.embedding, engine.embed_image)
+            found: dict[str, np.ndarray | None] = {
                 "a": await r.embedding(a_path),
                 "b": await r.embedding(b_path),
-                "own": await r.content_embedding(content),
-                "mix": await r.resolve(StyleRecipe.of([str(a_path), str(b_path)], mix=0.25)),
-                "weak": await r.resolve(StyleRecipe.of(str(a_path), strength=0.4), content=content),
-                "none": await r.resolve(StyleRecipe.of(str(a_path), strength=0.0), content=content),
+                "own": await engine.embed_image(content.image),
             }
+            for key, recipe in [("mix", StyleRecipe.of([str(a_path), str(b_path)], mix=0.25)),
+                                ("weak", StyleRecipe.of(str(a_path), strength=0.4)),
+                                ("none", StyleRecipe.of(str(a_path), strength=0.0)),
+                                ("pass", StyleRecipe(()))]:
+                await mixer.set(recipe)
+                found[key] = await mixer.embedding_for(content)
+            return found
 
     e = asyncio.run(main())
+    assert e["a"] is not None and e["b"] is not None and e["own"] is not None
     assert np.allclose(e["mix"], 0.75 * e["a"] + 0.25 * e["b"], atol=1e-5)
     assert np.allclose(e["weak"], 0.4 * e["a"] + 0.6 * e["own"], atol=1e-5)
     assert np.allclose(e["none"], e["own"], atol=1e-5)
+    assert e["pass"] is None
+
+
+def test_mixer_when_strength_below_one_recomputes_content_embedding_every_refresh_period(
+        any_model: str, tmp_path: Path) -> None:
+    # given frames 0.5 s apart whose picture changes, painted at strength 0.5
+    frames = [Frame(pattern_frame(i, 96, 128), pts=500 * i, time_base=Fraction(1, 1000)) for i in range(13)]
+
+    async def main() -> tuple[int, list[np.ndarray]]:
+        async with _engine(any_model, tmp_path / "cache") as engine:
+            builtin = next(iter(engine.styles.builtins), None) or str(_style_file(tmp_path))
+            mixer = StyleMixer(engine.styles.embedding, engine.embed_image)
+            await mixer.set(StyleRecipe.of(builtin, strength=0.5))
+            out = [await mixer.embedding_for(f) for f in frames]
+            return mixer.content_runs, [e for e in out if e is not None]
+
+    runs, embeddings = asyncio.run(main())
+    # then the predictor ran at 0 s, 3 s and 6 s of stream time: 3 times for 13 frames over 6 s
+    assert runs == 1 + int(6.0 // CONTENT_REFRESH_SECONDS)
+    assert np.array_equal(embeddings[0], embeddings[5])  # 0 s .. 2.5 s share one
+    assert not np.array_equal(embeddings[5], embeddings[6])  # the 3 s frame brought a new one
+
+
+def test_mixer_when_no_predictor_refuses_strength_below_one() -> None:
+    async def lookup(name: str) -> np.ndarray:
+        return np.zeros(100, np.float32)
+
+    mixer = StyleMixer(lookup, None)
+    with pytest.raises(StyleError, match="^strength below 1 needs a style predictor"):
+        asyncio.run(mixer.set(StyleRecipe.of("a", strength=0.5)))
+    asyncio.run(mixer.set(StyleRecipe.of("a")))
+    assert mixer.recipe == StyleRecipe(("a",))
 
 
 def test_unknown_style_name_lists_builtins(any_model: str, tmp_path: Path) -> None:

@@ -61,7 +61,7 @@ async def _until(check: Callable[[], bool], timeout: float, step: float = 0.02) 
 async def _stylize(model: str, image: np.ndarray, style: str) -> np.ndarray:
     async with Engine.create(model, BackendOptions(backend=Backend.CPU, threads=2)) as engine:
         stream = engine.open_stream("reference", QueuePolicy.LOSSLESS, size=SIZE)
-        stream.style = await engine.styles.embedding(style)
+        await stream.set_style(await engine.styles.embedding(style))
         return (await stream.stylize(Frame(image))).image
 
 

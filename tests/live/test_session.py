@@ -13,7 +13,7 @@ import pytest
 
 from streamer.config import Backend, ProcessingSize
 from streamer.engine import Engine
-from streamer.errors import SinkError
+from streamer.errors import EngineClosedError, SinkError
 from streamer.inference.backends import BackendOptions
 from streamer.inference.catalog import find_model_set
 from streamer.live import Command, LiveResult, LiveSession, LiveSettings
@@ -23,7 +23,7 @@ from streamer.sinks.recording import RecordingSink
 from streamer.sources.base import Source
 from streamer.styles import StyleRecipe
 
-from ..fakes import slow_engine
+from ..fakes import InferenceBroke, failing_engine, slow_engine
 from ..media import pattern_frame
 from .fakes import ListSink, PatternSource
 
@@ -161,6 +161,49 @@ def test_session_when_commands_arrive_switches_style_and_strength(
     content = pattern_frame(0, 120, 160)
     assert _mad(first, second) > 10
     assert _mad(weaker, content) < _mad(second, content)
+
+
+def test_session_when_inference_fails_stops_with_the_message(any_model: str, style_spec: str,
+                                                              no_thread_leaks: None) -> None:
+    # given a live source and an engine whose transform raises on its sixth inference
+    sink = ListSink()
+
+    async def bounded() -> LiveResult:
+        return await asyncio.wait_for(_run(failing_engine(any_model, good_calls=5), PatternSource(fps=30.0), [sink],
+                                           StyleRecipe.of(style_spec), duration=60), 30)
+
+    # when it runs: then it stops soon (not at the 60 s limit) saying why, and the sink is closed
+    result = asyncio.run(bounded())
+    assert result.reason == "inference failed"
+    assert isinstance(result.error, EngineClosedError) and isinstance(result.error.cause, InferenceBroke)
+    assert str(result.error).startswith("inference failed: InferenceBroke: interpreter invoke failed")
+    assert len(sink.frames) == 5 and sink.closed == 1
+
+
+def test_session_when_stop_is_requested_among_many_commands_stops_first(any_model: str, style_spec: str,
+                                                                        no_thread_leaks: None) -> None:
+    # given a running session whose command queue is flooded with style changes
+    async def scenario() -> LiveResult:
+        async with _engine(any_model) as engine:
+            session = LiveSession(engine, PatternSource(fps=30.0), [ListSink()], StyleRecipe.of(style_spec),
+                                  settings=LiveSettings(size=SMALL, duration=60))
+
+            async def flood() -> None:
+                while session.stream is None:
+                    await asyncio.sleep(0.01)
+                for _ in range(100):
+                    session.command(Command.STRONGER)
+                session.request_stop("asked to stop")
+                for _ in range(100):  # later commands never push the stop out
+                    session.command(Command.WEAKER)
+
+            driver = asyncio.create_task(flood())
+            result = await asyncio.wait_for(session.run(), 30)
+            await driver
+            return result
+
+    # then the stop is honoured, whatever else was queued
+    assert asyncio.run(scenario()).reason == "asked to stop"
 
 
 def test_signals_when_sigusr1_arrives_step_to_the_next_style(no_thread_leaks: None) -> None:

@@ -1,39 +1,8 @@
-"""Meters of a live session and the status line."""
+"""A live session's snapshot and the status line."""
 
 from pathlib import Path
 
-import pytest
-
-from streamer.live.stats import LatencyMeter, LiveSnapshot, RateMeter, status_line
-
-
-class _Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def test_rate_meter_when_events_are_regular_reports_their_rate() -> None:
-    clock = _Clock()
-    meter = RateMeter(window=2.0, clock=clock)
-    for i in range(31):
-        meter.tick(i / 30)
-    clock.now = 1.0
-    assert meter.rate() == pytest.approx(30.0)
-    clock.now = 10.0  # everything left the window
-    assert meter.rate() == 0.0
-
-
-def test_latency_meter_when_full_keeps_only_recent_samples() -> None:
-    meter = LatencyMeter(keep=100)
-    for value in range(1000):
-        meter.add(value / 1000)
-    assert meter.count == 1000
-    assert len(meter.samples()) == 100
-    assert meter.percentile(50) == pytest.approx(0.9495)
-    assert LatencyMeter().percentile(95) is None
+from streamer.live.stats import LiveSnapshot, status_line
 
 
 def test_status_line_when_reconnecting_says_so() -> None:

@@ -81,8 +81,10 @@ async def make_gallery(engine: Engine) -> Gallery:
 
     stream = engine.open_stream("pick-styles", QueuePolicy.LOSSLESS, capacity=1, size=ProcessingSize(128))
     try:
-        looks = {name: (await stream.stylize(Frame(preview_scene()), style.embedding)).image.astype(np.int16)
-                 for name, style in builtins.items()}
+        looks = {}
+        for name, style in builtins.items():
+            await stream.set_style(style.embedding)
+            looks[name] = (await stream.stylize(Frame(preview_scene()))).image.astype(np.int16)
     finally:
         stream.close()
     first, second = max(itertools.combinations(looks, 2),

@@ -9,6 +9,7 @@ import numpy as np
 from streamer.config import ProcessingSize, QueuePolicy
 from streamer.frames import Frame
 from streamer.server import ServerSettings
+from streamer.styles import StyleRecipe
 
 from ..media import pattern_frame
 from .harness import (
@@ -27,10 +28,14 @@ SIZE = ProcessingSize(128)
 
 async def _references(engine, server, image: np.ndarray) -> list[tuple[str, np.ndarray]]:  # noqa: ANN001
     """The engine's own output for ``image`` in each gallery style (no WebRTC involved)."""
-    stream = engine.open_stream("reference", QueuePolicy.LOSSLESS, capacity=1, size=SIZE)
+    stream = engine.open_stream("reference", QueuePolicy.LOSSLESS, capacity=1, size=SIZE,
+                                lookup=server.context.gallery.embedding)
     try:
-        return [(name, (await stream.stylize(Frame(image), server.context.gallery.get(name).embedding)).image)
-                for name in server.style_names]
+        references = []
+        for name in server.style_names:
+            await stream.set_style(StyleRecipe.of(name))
+            references.append((name, (await stream.stylize(Frame(image))).image))
+        return references
     finally:
         stream.close()
 

@@ -9,11 +9,11 @@ import av
 import numpy as np
 import pytest
 from aiortc.mediastreams import MediaStreamError
+from streamer.server.stats import SessionStats
 
 from streamer.buffers import FrameBuffer
 from streamer.config import QueuePolicy
 from streamer.frames import Frame
-from streamer.server.stats import SessionStats
 from streamer.server.tracks import StylizedTrack, frame_from_video
 
 from ..media import pattern_frame
