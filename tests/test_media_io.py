@@ -13,29 +13,51 @@ import av
 import numpy as np
 import pytest
 
+from streamer.engine import Engine
 from streamer.frames import Frame
+from streamer.inference.backends import BackendOptions
 from streamer.pixels import rgb_from_video, video_from_rgb
 from streamer.sources.media import MediaReader
 
 from .media import make_clip, pattern_frame
 
 
+def _named_thread(name: str, deadline: float) -> threading.Thread:
+    while time.monotonic() < deadline:
+        found = next((t for t in threading.enumerate() if t.name == name and t.native_id is not None), None)
+        if found is not None:
+            return found
+        time.sleep(0.01)
+    raise AssertionError(f"no thread {name!r} started")
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread niceness is Linux-only")
-def test_reader_thread_runs_below_inference_priority(tmp_path: Path, no_thread_leaks: None) -> None:
+def test_reader_thread_runs_below_inference_priority(any_model: str, tmp_path: Path, no_thread_leaks: None) -> None:
+    # given a running engine (its inference thread) and a file reader feeding it
     clip = make_clip(tmp_path / "c.mp4", frames=20)
-    reader = MediaReader(clip, buffer=1)
-    reader.open()
-    reader.start()
-    try:
-        deadline = time.monotonic() + 5
-        thread = None
-        while thread is None and time.monotonic() < deadline:
-            thread = next((t for t in threading.enumerate() if t.name == "streamer-demux"), None)
-        assert thread is not None and thread.native_id is not None
-        time.sleep(0.1)  # let it lower its own priority and fill its one-frame buffer
-        assert os.getpriority(os.PRIO_PROCESS, thread.native_id) > os.getpriority(os.PRIO_PROCESS, 0)
-    finally:
-        reader.close()
+
+    async def niceness() -> tuple[int, int]:
+        async with Engine.create(any_model, BackendOptions(backend="cpu", threads=1), use_disk_cache=False):
+            deadline = time.monotonic() + 10
+            inference = _named_thread("streamer-inference", deadline)
+            reader = MediaReader(clip, buffer=1)
+            await asyncio.to_thread(reader.open)
+            reader.start()
+            try:
+                demux = _named_thread("streamer-demux", deadline)
+                # the reader lowers its own priority as it starts: wait for that (bounded)
+                inference_nice = os.getpriority(os.PRIO_PROCESS, inference.native_id)
+                while os.getpriority(os.PRIO_PROCESS, demux.native_id) <= inference_nice:
+                    if time.monotonic() > deadline:
+                        break
+                    await asyncio.sleep(0.01)
+                return os.getpriority(os.PRIO_PROCESS, demux.native_id), inference_nice
+            finally:
+                reader.close()
+
+    # then decoding yields the CPU to inference
+    reader_nice, inference_nice = asyncio.run(niceness())
+    assert reader_nice > inference_nice
 
 
 def test_reader_when_closed_midway_stops_its_thread(tmp_path: Path, no_thread_leaks: None) -> None:
@@ -56,12 +78,42 @@ def test_reader_when_closed_midway_stops_its_thread(tmp_path: Path, no_thread_le
     assert asyncio.run(read_some()) == 3
 
 
+def _reference_420_round_trip(rgb: np.ndarray) -> np.ndarray:
+    """RGB -> BT.601 limited-range YUV with each chroma sample the mean of its 2x2 block (edge
+    pixels repeated at odd sizes) -> RGB, in float64 numpy: what 4:2:0 unavoidably loses."""
+    x = rgb.astype(np.float64)
+    r, g, b = x[..., 0], x[..., 1], x[..., 2]
+    y = 16 + 0.2568 * r + 0.5041 * g + 0.0979 * b
+    u = 128 - 0.1482 * r - 0.2910 * g + 0.4392 * b
+    v = 128 + 0.4392 * r - 0.3678 * g - 0.0714 * b
+    h, w = y.shape
+
+    def subsampled(c: np.ndarray) -> np.ndarray:
+        c = np.pad(c, ((0, h % 2), (0, w % 2)), mode="edge")
+        c = c.reshape(c.shape[0] // 2, 2, c.shape[1] // 2, 2).mean(axis=(1, 3))
+        return np.repeat(np.repeat(c, 2, 0), 2, 1)[:h, :w]
+
+    u, v = subsampled(u) - 128, subsampled(v) - 128
+    luma = 1.164 * (y - 16)
+    out = np.stack([luma + 1.596 * v, luma - 0.392 * u - 0.813 * v, luma + 2.017 * u], -1)
+    return np.clip(np.rint(out), 0, 255)
+
+
 @pytest.mark.parametrize(("width", "height"), [(64, 48), (63, 47)])
-def test_pixel_conversions_round_trip_as_well_as_ffmpeg(width: int, height: int) -> None:
-    """RGB -> 4:2:0 -> RGB loses chroma detail; ours may not lose more than FFmpeg's swscale."""
-    image = pattern_frame(3, height, width).astype(int)
+def test_pixel_conversions_round_trip_within_the_loss_of_4_2_0(width: int, height: int) -> None:
+    """RGB -> 4:2:0 -> RGB loses chroma detail; ours (OpenCV for even sizes, swscale for odd
+    ones) may lose a little more than an exact numpy reference, never much more."""
+    image = pattern_frame(3, height, width)
+    reference_error = np.abs(_reference_420_round_trip(image) - image).mean()
+    back = rgb_from_video(video_from_rgb(image).reformat(format="yuv420p"))
+    assert back.shape == image.shape
+    assert np.abs(back.astype(int) - image).mean() <= 1.25 * reference_error + 0.25
+
+
+def test_pixel_conversions_when_even_lose_no_more_than_ffmpeg() -> None:
+    """Our OpenCV path for even-sized 4:2:0 against FFmpeg's swscale on the same picture."""
+    image = pattern_frame(3, 48, 64).astype(int)
     ffmpeg = av.VideoFrame.from_ndarray(image.astype(np.uint8), format="rgb24").reformat(format="yuv420p")
     ffmpeg_error = np.abs(ffmpeg.to_ndarray(format="rgb24") - image).mean()
     back = rgb_from_video(video_from_rgb(image.astype(np.uint8)).reformat(format="yuv420p"))
-    assert back.shape == image.shape
     assert np.abs(back - image).mean() <= ffmpeg_error + 0.5

@@ -178,6 +178,43 @@ def test_browser_when_page_opened_then_stylized_video_plays_and_styles_switch(mo
     assert r["shot"].is_file()
 
 
+def test_browser_when_inference_fails_then_page_shows_why_the_session_ended(model: str) -> None:
+    executable = chromium_path()
+    playwright = pytest.importorskip("playwright.async_api", reason="the Python playwright package is missing")
+    from streamer.server import Gallery
+
+    from ..fakes import failing_engine
+
+    async def scenario() -> tuple[str, str, str | None]:
+        engine = failing_engine(model, good_calls=10)
+        async with engine:
+            gallery = Gallery(engine.styles.builtins) if engine.styles.builtins else None
+            async with running_server(engine, ServerSettings(port=0, size=ProcessingSize(128)), gallery) as server, \
+                    playwright.async_playwright() as pw:
+                with tempfile.TemporaryDirectory(prefix="streamer-chromium-") as profile:
+                    context = await pw.chromium.launch_persistent_context(
+                        profile, executable_path=executable, headless=True, args=CHROMIUM_ARGS)
+                    try:
+                        page = await context.new_page()
+                        await page.goto(server.url)
+                        # the eleventh inference raises: the page says so and stops the call
+                        await page.wait_for_function(
+                            "() => !document.getElementById('error').hidden"
+                            " && document.getElementById('error').textContent.includes('session')",
+                            timeout=60_000)
+                        shown = await page.evaluate("document.getElementById('error').textContent")
+                        status = await page.evaluate("document.getElementById('status').textContent")
+                        reasons = [s.close_reason for s in server.registry]
+                        await server.wait_sessions(0, limit=20)
+                    finally:
+                        await context.close()
+        return shown, status, reasons[0] if reasons else None
+
+    shown, status, _ = run(scenario(), limit=180)
+    assert shown.startswith("the server ended the session: inference failed: InferenceBroke"), shown
+    assert status == "stopped"
+
+
 def test_browser_chromium_args_match_the_docs() -> None:
     text = (ROOT / "DEVELOPERS.md").read_text(encoding="utf-8")
     missing = [arg for arg in CHROMIUM_ARGS if arg not in text]

@@ -15,12 +15,14 @@ import time
 import weakref
 from pathlib import Path
 
+import numpy as np
 import pytest
 from aiortc import RTCConfiguration, RTCPeerConnection
 
 from streamer.config import ProcessingSize
-from streamer.server import ServerSettings
+from streamer.server import Gallery, ServerSettings
 
+from ..fakes import failing_engine
 from ..media import pattern_frame
 from .harness import Caller, PatternTrack, checker, loopback_offer, run, running_server, started_engine
 
@@ -194,3 +196,65 @@ def test_sessions_when_20_connect_disconnect_cycles_then_nothing_leaks(model: st
     assert result["open_pcs"] == 0 and result["pcs_alive"] == 0, "peer connections leaked"
     assert result["lanes"] == [], "engine streams leaked"
     assert result["rss_growth"] < 0.05
+
+
+def test_sessions_when_inference_fails_are_closed_with_the_reason_and_new_ones_refused(model: str) -> None:
+
+    async def scenario() -> tuple[dict, str | None, int, dict]:
+        engine = failing_engine(model, good_calls=6)
+        async with engine:
+            gallery = Gallery(engine.styles.builtins) if engine.styles.builtins else None
+            async with running_server(engine, gallery=gallery) as server:
+                # given a call whose frames are being stylized
+                caller = Caller.sending()
+                await caller.connect(server)
+                await caller.wait_channel_open()
+                session = server.registry.get(caller.session_id)
+                # when the inference thread fails: then the page is told why and the session is freed
+                closed = await caller.wait_message("closed", limit=30)
+                await server.wait_sessions(0, limit=30)
+                # and new calls are refused with the reason, not left waiting
+                late = Caller.sending()
+                late.pc.addTrack(late.track)
+                await late.pc.setLocalDescription(await late.pc.createOffer())
+                status, body = await server.call("POST", "/api/sessions", json={
+                    "type": "offer", "sdp": late.pc.localDescription.sdp})
+                await caller.close()
+                await late.close()
+                return closed, session.close_reason, status, body
+
+    closed, reason, status, body = run(scenario())
+    assert reason is not None and reason.startswith("inference failed: InferenceBroke: interpreter invoke failed")
+    assert closed["reason"] == reason
+    assert status == 503 and "inference failed" in body["error"]
+
+
+class _BrokenGallery(Gallery):
+    """The real gallery, except that one style's lookup fails with an unexpected error (a bug)."""
+
+    async def embedding(self, name: str) -> np.ndarray:
+        if name == "explode":
+            raise RuntimeError("gallery lookup broke")
+        return await super().embedding(name)
+
+
+def test_session_when_one_of_its_tasks_fails_is_closed_with_the_reason(model: str) -> None:
+    async def scenario() -> tuple[str | None, dict]:
+        async with started_engine(model) as engine, \
+                running_server(engine, gallery=_BrokenGallery(engine.styles.builtins)) as server:
+            caller = Caller.sending()
+            await caller.connect(server, style=None)
+            await caller.wait_channel_open()
+            await caller.wait_frames(2)
+            session = server.registry.get(caller.session_id)
+            # when a style request makes the session's style task fail unexpectedly
+            caller.send({"type": "style", "id": 1, "style": "explode"})
+            closed = await caller.wait_message("closed", limit=30)
+            await server.wait_sessions(0, limit=30)
+            await caller.close()
+            return session.close_reason, closed
+
+    reason, closed = run(scenario())
+    # then the failure is not only logged: the session ends, saying why
+    assert reason == "internal error (style): gallery lookup broke"
+    assert closed["reason"] == reason
