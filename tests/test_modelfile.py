@@ -79,3 +79,36 @@ def test_transform_batch_matches_single_runs(any_model: str) -> None:
     single = np.concatenate([runner.run(content[i:i + 1], styles[i:i + 1]) for i in range(2)])
     runner.close()
     assert np.abs(batched - single).max() < 1e-5
+
+
+def test_transform_when_two_sessions_and_previews_alternate_prepares_each_shape_once(any_model: str) -> None:
+    # given two sessions' frame shapes, each in batches of 1 to 3 (sessions batched with others),
+    # and the gallery previews
+    runner = InterpreterTransform(find_model_set(any_model).load_transform(Precision.INT8), threads=1)
+    style = np.zeros((3, 100), np.float32)
+    shapes = [(n, h, w) for h, w in ((64, 96), (96, 64)) for n in (1, 2, 3)] + [(1, 128, 128)]
+    try:
+        # when they take turns many times
+        for _ in range(3):
+            for n, h, w in shapes:
+                runner.run(np.zeros((n, h, w, 3), np.float32), style[:n])
+        # then each was prepared once: nothing was evicted and prepared again
+        assert runner.prepared == len(shapes)
+    finally:
+        runner.close()
+
+
+def test_model_set_when_a_file_does_not_match_its_manifest_checksum_refuses_it(
+        any_model: str, tmp_path: Path) -> None:
+    import dataclasses
+
+    model_set = find_model_set(any_model)
+    tampered = dataclasses.replace(model_set, sha256={
+        model_set.transform_path(Precision.INT8).name: "0" * 64,
+        **({model_set.predictor.name: "1" * 64} if model_set.predictor else {})})
+    with pytest.raises(ModelError, match="corrupt"):
+        tampered.load_transform(Precision.INT8)
+    if model_set.predictor is not None:
+        with pytest.raises(ModelError, match="corrupt"):
+            tampered.load_predictor()
+        assert tampered.predictor_sha256() == "1" * 64  # the manifest's figure is the cache key

@@ -162,6 +162,11 @@ class InterpreterTransform:
         """False once a batched run failed for this model."""
         return self._batching
 
+    @property
+    def prepared(self) -> int:
+        """Interpreters prepared so far (a new one per frame shape and batch size not cached)."""
+        return self._cache.created
+
     def close(self) -> None:
         """Drop every prepared interpreter (and its delegates)."""
         self._cache.clear()
