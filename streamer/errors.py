@@ -22,6 +22,7 @@ so callers can catch either::
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Iterator
 
 __all__ = [
@@ -40,6 +41,8 @@ __all__ = [
     "StyleError",
     "engine_failed",
     "media_errors",
+    "media_errors_ignored",
+    "media_library_errors",
 ]
 
 
@@ -110,6 +113,14 @@ class FrameDropped(StreamerError):
     """Set on a frame's future when the drop-oldest policy discarded it before inference."""
 
 
+def media_library_errors() -> tuple[type[Exception], ...]:
+    r"""What PyAV/FFmpeg and the OS raise for bad or unreachable media: the one list every
+    ``except`` around PyAV uses (FFmpeg errors, ``OSError``, and PyAV's ``ValueError``\ s)."""
+    import av
+
+    return (av.FFmpegError, OSError, ValueError)
+
+
 @contextlib.contextmanager
 def media_errors(what: str, error: type[MediaError] = DecodeError) -> Iterator[None]:
     """Convert PyAV/FFmpeg and OS errors raised inside the block into ``error``.
@@ -117,12 +128,23 @@ def media_errors(what: str, error: type[MediaError] = DecodeError) -> Iterator[N
     :param what: short description prefixed to the message, e.g. ``"cannot read clip.mp4"``.
     :param error: the :class:`MediaError` subclass to raise.
     """
-    import av
+    from .sources.base import error_detail
 
     try:
         yield
     except StreamerError:
         raise
-    except (av.FFmpegError, OSError, ValueError) as exc:
-        detail = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
-        raise error(f"{what}: {detail}") from exc
+    except media_library_errors() as exc:
+        raise error(f"{what}: {error_detail(exc)}") from exc
+
+
+@contextlib.contextmanager
+def media_errors_ignored(what: str, log: logging.Logger) -> Iterator[None]:
+    """Swallow PyAV/FFmpeg and OS errors raised inside the block, logging them at debug level
+    (closing or flushing something that is being thrown away anyway)."""
+    from .sources.base import error_detail
+
+    try:
+        yield
+    except media_library_errors() as exc:
+        log.debug("%s: %s", what, error_detail(exc))

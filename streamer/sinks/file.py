@@ -19,7 +19,7 @@ import av
 
 from ..buffers import BufferClosed, FrameBuffer
 from ..config import QueuePolicy
-from ..errors import ConfigError, SinkError, media_errors
+from ..errors import ConfigError, SinkError, media_errors, media_errors_ignored, media_library_errors
 from ..frames import Frame
 from ..pixels import video_from_rgb
 from ..priority import run_in_background_priority
@@ -141,7 +141,7 @@ class MediaWriter:
         codec = self.settings.codec_for(self.path)
         try:
             av.codec.Codec(codec, "w")
-        except (av.FFmpegError, ValueError) as exc:
+        except media_library_errors() as exc:
             raise ConfigError(f"unknown video encoder {codec!r}") from exc
         if not self.path.parent.is_dir():
             raise SinkError(f"cannot write {self.path}: folder {self.path.parent} does not exist")
@@ -188,7 +188,7 @@ class MediaWriter:
             try:
                 self._copies[source] = self._container.add_stream_from_template(source)
                 return
-            except (av.FFmpegError, ValueError) as exc:
+            except media_library_errors() as exc:
                 reason = str(exc)
         else:
             reason = f"{self.path.suffix} files cannot hold {codec}"
@@ -290,9 +290,7 @@ class MediaWriter:
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join()
         if self._container is not None:
-            try:
+            with media_errors_ignored(f"discarding {self.temp_path.name}", logger):
                 self._container.close()
-            except (av.FFmpegError, OSError, ValueError):
-                pass  # the file is being thrown away anyway
             self._container = None
         self.temp_path.unlink(missing_ok=True)

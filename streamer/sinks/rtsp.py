@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 import av
 
-from ..errors import ConfigError, SinkError
+from ..errors import ConfigError, SinkError, media_errors, media_errors_ignored, media_library_errors
 from ..frames import Frame
 from ..pixels import video_from_rgb
 from ..sources.base import SourceInfo, error_detail, redact
@@ -78,7 +78,7 @@ class RtspSink(Sink):
             stream.codec_context.gop_size = max(1, round(fps * self.keyframe_seconds))
             self._stream = stream
             self._container.start_encoding()  # connects and announces: fail here, not mid-write
-        except (av.FFmpegError, OSError, ValueError) as exc:
+        except media_library_errors() as exc:
             self._discard()
             raise SinkError(f"cannot publish to {redact(self.url)}: {error_detail(exc)}") from exc
         self._size = (width, height)
@@ -92,26 +92,20 @@ class RtspSink(Sink):
         out = video_from_rgb(fit(frame.image, *self._size))
         out.pts = pts - self._first_pts
         out.time_base = self._time_base
-        try:
+        with media_errors(f"publishing to {redact(self.url)}", SinkError):
             for packet in self._stream.encode(out):
                 self._container.mux(packet)
-        except (av.FFmpegError, OSError, ValueError) as exc:
-            raise SinkError(f"publishing to {redact(self.url)}: {error_detail(exc)}") from exc
 
     def close(self) -> None:
         if self._container is None:
             return
-        try:
+        with media_errors_ignored(f"flushing {self.name}", logger):
             for packet in self._stream.encode(None):
                 self._container.mux(packet)
-        except (av.FFmpegError, OSError, ValueError) as exc:
-            logger.debug("flushing %s: %s", self.name, error_detail(exc))
         self._discard()
 
     def _discard(self) -> None:
         container, self._container, self._stream = self._container, None, None
         if container is not None:
-            try:
+            with media_errors_ignored(f"closing {self.name}", logger):
                 container.close()
-            except (av.FFmpegError, OSError, ValueError) as exc:
-                logger.debug("closing %s: %s", self.name, error_detail(exc))

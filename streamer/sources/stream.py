@@ -22,7 +22,14 @@ from urllib.parse import urlsplit
 
 import av
 
-from ..errors import ConfigError, SourceEndedError, SourceOpenError, SourceTimeoutError
+from ..errors import (
+    ConfigError,
+    SourceEndedError,
+    SourceOpenError,
+    SourceTimeoutError,
+    media_errors_ignored,
+    media_library_errors,
+)
 from ..frames import Frame
 from ..pixels import rgb_from_video
 from .base import AudioPacket, Source, SourceInfo, error_detail, redact
@@ -58,7 +65,7 @@ class _AudioTemplate:
         self._holder = av.open(io.BytesIO(), "w", format="matroska")
         try:
             self.stream = self._holder.add_stream_from_template(stream)
-        except (av.FFmpegError, ValueError) as exc:
+        except media_library_errors() as exc:
             logger.info("audio stream (%s) cannot be passed through: %s", self.key[0], exc)
 
     @staticmethod
@@ -142,7 +149,7 @@ class StreamSource(Source):
         try:
             self._container = av.open(self.url, "r", options=options,
                                       timeout=(self.open_timeout, self.read_timeout))
-        except (av.FFmpegError, OSError) as exc:
+        except media_library_errors() as exc:
             waited = time.monotonic() - started
             if isinstance(exc, av.ExitError) or waited >= self.open_timeout * 0.95:
                 raise SourceTimeoutError(
@@ -201,10 +208,8 @@ class StreamSource(Source):
         self._pending.clear()
         if self._container is not None:
             container, self._container = self._container, None
-            try:
+            with media_errors_ignored(f"closing {self.description}", logger):
                 container.close()
-            except (av.FFmpegError, OSError) as exc:
-                logger.debug("closing %s: %s", self.description, error_detail(exc))
 
     # -- reading --------------------------------------------------------------------------
     def read(self) -> Frame:
@@ -229,7 +234,7 @@ class StreamSource(Source):
             return
         except av.ExitError as exc:
             raise SourceTimeoutError(f"{self.description}: no data for {self.read_timeout:g} s") from exc
-        except (av.FFmpegError, OSError) as exc:
+        except media_library_errors() as exc:
             raise SourceEndedError(f"{self.description}: connection lost ({error_detail(exc)})") from exc
         if packet.stream is self._audio:
             self._pass_audio(packet)
@@ -240,7 +245,7 @@ class StreamSource(Source):
             self._need_keyframe = False
         try:
             decoded = packet.decode()
-        except av.FFmpegError as exc:  # a damaged packet: live streams carry on with the next one
+        except media_library_errors() as exc:  # a damaged packet: live streams carry on with the next one
             logger.debug("%s: skipping undecodable packet: %s", self.description, exc)
             return
         for image in decoded:
