@@ -7,6 +7,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from streamer.inference.imaging import resize as streamer_resize
+
 
 def load_rgb(path: Path | str) -> np.ndarray:
     """Read an image file as uint8 RGB ``[H, W, 3]``."""
@@ -42,10 +44,9 @@ def center_square(image: np.ndarray) -> np.ndarray:
 
 
 def resize(image: np.ndarray, height: int, width: int) -> np.ndarray:
-    """Bilinear resize (area filter when shrinking a lot, to avoid aliasing)."""
-    h, w = image.shape[:2]
-    shrink = h > 2 * height or w > 2 * width
-    return cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+    """Bilinear resize (area filter when shrinking 2x or more): streamer's own rule, so training
+    data is resized exactly as frames are at run time."""
+    return streamer_resize(image, height, width)
 
 
 def style_input(image: np.ndarray, size: int = 256) -> np.ndarray:

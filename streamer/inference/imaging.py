@@ -7,15 +7,17 @@ import numpy as np
 
 from .modelfile import PREDICTOR_INPUT_SIZE
 
-__all__ = ["from_model_output", "style_input", "to_model_input"]
+__all__ = ["from_model_output", "resize", "style_input", "to_model_input"]
 
 #: bump when style preprocessing changes, so cached embeddings are recomputed
 STYLE_PREPROCESSING_VERSION = 1
 
 
-def _resize(image: np.ndarray, height: int, width: int) -> np.ndarray:
-    """Bilinear, as the models were trained; area averaging only when shrinking 2x or more
-    (where bilinear would alias). Area averaging costs ~9x more (4.7 vs 0.5 ms at 720p)."""
+def resize(image: np.ndarray, height: int, width: int) -> np.ndarray:
+    """The one resize rule of streamer and of the training code (``models/``): bilinear, as the
+    models were trained; area averaging only when shrinking 2x or more (where bilinear would
+    alias). Area averaging costs ~9x more (4.7 vs 0.5 ms at 720p). Returns ``image`` itself
+    when it already has that size."""
     if image.shape[0] == height and image.shape[1] == width:
         return image
     strong_shrink = height * 2 <= image.shape[0] or width * 2 <= image.shape[1]
@@ -29,7 +31,7 @@ def to_model_input(image: np.ndarray, shape: tuple[int, int], out: np.ndarray | 
     The aspect ratio is whatever ``shape`` says; callers pick a shape with the frame's aspect.
     ``out`` (``shape + (3,)`` float32) is filled in place when given.
     """
-    resized = _resize(image, *shape)
+    resized = resize(image, *shape)
     if out is None:
         out = np.empty(resized.shape, np.float32)
     np.multiply(resized, np.float32(1.0 / 255.0), out=out, casting="unsafe")
@@ -43,7 +45,7 @@ def from_model_output(output: np.ndarray, height: int, width: int) -> np.ndarray
     instead of ~4 ms for numpy's clip/astype).
     """
     positive = np.maximum(output, 0.0)
-    return _resize(cv2.convertScaleAbs(positive, alpha=255.0), height, width)
+    return resize(cv2.convertScaleAbs(positive, alpha=255.0), height, width)
 
 
 def style_input(image: np.ndarray) -> np.ndarray:

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
+
+import av
 
 from ..errors import ConfigError, SinkError
 from ..frames import Frame
@@ -39,7 +40,7 @@ class RecordingSink(Sink):
         self.audio = audio
         self.saved: Path | None = None
         self._writer: MediaWriter | None = None
-        self._audio_stream: Any = None
+        self._audio_stream: av.audio.AudioStream | None = None
         self._size = (0, 0)
 
     def check(self) -> None:

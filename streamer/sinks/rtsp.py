@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 from fractions import Fraction
-from typing import Any
 from urllib.parse import urlsplit
 
 import av
@@ -57,8 +56,8 @@ class RtspSink(Sink):
         self.crf = crf
         self.keyframe_seconds = keyframe_seconds
         self.timeout = timeout
-        self._container: Any = None
-        self._stream: Any = None
+        self._container: av.container.OutputContainer | None = None
+        self._stream: av.VideoStream | None = None
         self._size = (0, 0)
         self._first_pts: int | None = None
         self._time_base = _DEFAULT_TIME_BASE
@@ -92,12 +91,14 @@ class RtspSink(Sink):
         out = video_from_rgb(fit(frame.image, *self._size))
         out.pts = pts - self._first_pts
         out.time_base = self._time_base
+        if self._container is None or self._stream is None:
+            raise SinkError(f"{self.name} is not open")
         with media_errors(f"publishing to {redact(self.url)}", SinkError):
             for packet in self._stream.encode(out):
                 self._container.mux(packet)
 
     def close(self) -> None:
-        if self._container is None:
+        if self._container is None or self._stream is None:
             return
         with media_errors_ignored(f"flushing {self.name}", logger):
             for packet in self._stream.encode(None):

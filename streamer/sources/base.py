@@ -11,7 +11,8 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from time import monotonic
-from typing import Any
+
+import av
 
 from ..frames import Frame
 
@@ -56,7 +57,7 @@ class SourceInfo:
     fps: float | None = None
     reconnectable: bool = False
     finite: bool = False
-    audio: Any = None
+    audio: av.audio.AudioStream | None = None
     notes: tuple[str, ...] = ()
 
     @property
@@ -76,7 +77,7 @@ class AudioPacket:
     :param captured_at: :func:`time.monotonic` when it was read.
     """
 
-    packet: Any
+    packet: av.Packet
     time: float | None
     epoch: int = 0
     captured_at: float = field(default_factory=monotonic)

@@ -17,7 +17,6 @@ import time
 from collections import deque
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit
 
 import av
@@ -59,9 +58,9 @@ class _AudioTemplate:
     recording with a dangling stream. Each reconnect's stream is checked against it.
     """
 
-    def __init__(self, stream: Any) -> None:
+    def __init__(self, stream: av.audio.AudioStream) -> None:
         self.key = self._key(stream)
-        self.stream: Any = None
+        self.stream: av.audio.AudioStream | None = None
         self._holder = av.open(io.BytesIO(), "w", format="matroska")
         try:
             self.stream = self._holder.add_stream_from_template(stream)
@@ -69,11 +68,11 @@ class _AudioTemplate:
             logger.info("audio stream (%s) cannot be passed through: %s", self.key[0], exc)
 
     @staticmethod
-    def _key(stream: Any) -> tuple[Any, ...]:
+    def _key(stream: av.audio.AudioStream) -> tuple[object, ...]:
         ctx = stream.codec_context
         return (ctx.name, ctx.sample_rate, ctx.channels if hasattr(ctx, "channels") else None)
 
-    def matches(self, stream: Any) -> bool:
+    def matches(self, stream: av.audio.AudioStream) -> bool:
         return self.stream is not None and self._key(stream) == self.key
 
 
@@ -123,11 +122,11 @@ class StreamSource(Source):
         self.options = dict(options or {})
         self.description = redact(self.url) if self.network else Path(self.url).name
         self.info: SourceInfo | None = None
-        self._container: Any = None
-        self._video: Any = None
-        self._audio: Any = None
+        self._container: av.container.InputContainer | None = None
+        self._video: av.VideoStream | None = None
+        self._audio: av.audio.AudioStream | None = None
         self._audio_template: _AudioTemplate | None = None
-        self._packets: Iterator[Any] | None = None
+        self._packets: Iterator[av.Packet] | None = None
         self._pending: deque[Frame] = deque()
         self._seq = 0
         self._anchor: tuple[float, float] | None = None  # (monotonic, source time) for pacing
@@ -162,7 +161,8 @@ class StreamSource(Source):
             raise
 
     def _prepare(self) -> SourceInfo:
-        videos = [s for s in self._container.streams.video if s.codec_context is not None]
+        container = self._opened()
+        videos = [s for s in container.streams.video if s.codec_context is not None]
         if not videos:
             raise SourceOpenError(f"{self.description} has no video stream")
         self._video = videos[0]
@@ -170,11 +170,11 @@ class StreamSource(Source):
         ctx = self._video.codec_context
         if not ctx.width or not ctx.height:
             raise SourceOpenError(f"{self.description}: video stream has no frame size ({ctx.name})")
-        streams = [self._video]
+        streams: list[av.VideoStream | av.audio.AudioStream] = [self._video]
         self._audio = self._pick_audio()
         if self._audio is not None:
             streams.append(self._audio)
-        self._packets = self._container.demux(streams)
+        self._packets = container.demux(streams)
         self._pending.clear()
         self._anchor = None
         self._need_keyframe = self.network  # joining a live stream mid-way: wait for a clean picture
@@ -187,10 +187,16 @@ class StreamSource(Source):
         )
         return self.info
 
-    def _pick_audio(self) -> Any:
-        if not self.audio or not self._container.streams.audio:
+    def _opened(self) -> av.container.InputContainer:
+        if self._container is None:
+            raise SourceEndedError(f"{self.description} is not open")
+        return self._container
+
+    def _pick_audio(self) -> av.audio.AudioStream | None:
+        audio = self._opened().streams.audio
+        if not self.audio or not audio:
             return None
-        stream = self._container.streams.audio[0]
+        stream = audio[0]
         if self._audio_template is None:
             self._audio_template = _AudioTemplate(stream)
         if not self._audio_template.matches(stream):
@@ -251,13 +257,13 @@ class StreamSource(Source):
         for image in decoded:
             self._pending.append(self._to_frame(image))
 
-    def _to_frame(self, decoded: Any) -> Frame:
-        time_base = decoded.time_base or self._video.time_base
+    def _to_frame(self, decoded: av.VideoFrame) -> Frame:
+        time_base = decoded.time_base or (self._video.time_base if self._video is not None else None)
         frame = Frame(rgb_from_video(decoded), pts=decoded.pts, time_base=time_base, seq=self._seq)
         self._seq += 1
         return frame
 
-    def _pass_audio(self, packet: Any) -> None:
+    def _pass_audio(self, packet: av.Packet) -> None:
         if self.on_audio is None or not packet.size or self._audio_template is None:
             return
         when = float(packet.pts * packet.time_base) if packet.pts is not None and packet.time_base else None
@@ -268,11 +274,12 @@ class StreamSource(Source):
         if not self.loop or self.network:
             self._packets = None
             raise SourceEndedError(f"{self.description} ended")
-        self._container.seek(0)
+        container = self._opened()
+        container.seek(0)
         self.epoch += 1
         self._anchor = None
         streams = [s for s in (self._video, self._audio) if s is not None]
-        self._packets = self._container.demux(streams)
+        self._packets = container.demux(streams)
 
     def _pace(self, frame: Frame) -> None:
         """Wait until ``frame`` is due, measured from the first frame of this epoch."""
