@@ -62,6 +62,8 @@ class EngineStream:
     def __init__(self, lane: Lane, size: ProcessingSize, multiple: int, mixer: StyleMixer,
                  results: int = 0) -> None:
         self._lane = lane
+        self.name = lane.name  #: shown in stats
+        self.policy = lane.policy  #: ``lossless`` or ``latest``
         self.size = size
         self._multiple = multiple
         self._mixer = mixer
@@ -75,16 +77,6 @@ class EngineStream:
         lane.on_shutdown(self._engine_ended)
 
     # -- what it is -----------------------------------------------------------------------
-    @property
-    def name(self) -> str:
-        """The stream's name (shown in stats)."""
-        return self._lane.name
-
-    @property
-    def policy(self) -> QueuePolicy:
-        """``lossless`` or ``latest``."""
-        return self._lane.policy
-
     @property
     def stats(self) -> LaneStats:
         """submitted / processed / dropped / failed counters of the engine queue."""

@@ -133,6 +133,25 @@ def test_api_when_unknown_style_in_offer_then_400_and_no_session(model: str) -> 
     run(scenario())
 
 
+def test_api_when_style_fields_are_bad_then_400_names_the_field_without_cli_words(model: str) -> None:
+    async def scenario() -> list[tuple[int, str]]:
+        async with started_engine(model) as engine, running_server(engine) as server:
+            caller = Caller.sending(lambda i: checker(120, 160))
+            await caller.connect(server)
+            answers = []
+            for fields in ({"strength": 1.5}, {"mix": "half"}, {"style2": 3}, {"speed": 2}):
+                status, body = await server.call("POST", f"/api/sessions/{caller.session_id}/style", json=fields)
+                answers.append((status, body["error"]))
+            await caller.close()
+            return answers
+
+    answers = run(scenario())
+    assert answers == [(400, "strength must be between 0 and 1, got 1.5"),
+                       (400, "mix must be a number between 0 and 1"),
+                       (400, "style2 must be a style name"),
+                       (400, "unknown field(s): speed")]
+
+
 def test_api_when_too_many_sessions_then_503(model: str) -> None:
     async def scenario() -> None:
         settings = ServerSettings(port=0, size=ProcessingSize(128), max_sessions=2)
