@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
-from ..errors import EngineClosedError
+from ..errors import EngineClosedError, StyleError
 from ..frames import Frame
 from ..stream import EngineStream
 from .tracks import frame_from_video
@@ -42,6 +42,8 @@ class VideoPump:
             self.last_frame_at = frame.captured_at
             try:
                 await self._stream.submit(frame)
+            except StyleError:
+                continue  # the offer's style is still being applied: nothing to paint with yet
             except EngineClosedError as exc:
                 return str(exc)
 
