@@ -138,7 +138,7 @@ class Lane:
             job.future.set_exception(error)
 
     def _job(self, frame: Frame, style: np.ndarray, shape: tuple[int, int]) -> FrameJob:
-        if self.closed:
+        if self.closed or self._worker.failure is not None:
             raise self._closed_error()
         return FrameJob(frame, style, shape)
 
@@ -321,11 +321,15 @@ class InferenceWorker:
             self._serve()
         except BaseException as exc:
             logger.error("the inference thread failed: %s", exc, exc_info=exc)
-            with self._cond:
-                self.failure = exc
-                self._closing = True
+            self._fail(exc)
         finally:
             self._shutdown()
+
+    def _fail(self, exc: BaseException) -> None:
+        with self._cond:
+            if self.failure is None:
+                self.failure = exc
+            self._closing = True
 
     def _serve(self) -> None:
         while True:
@@ -390,6 +394,7 @@ class InferenceWorker:
         try:
             results = self._stylizer.stylize([j.frame for _, j in live], [j.style for _, j in live], shape)
         except BaseException as exc:
+            self._fail(exc)  # before any future fails: whoever sees one sees a failed worker
             error = engine_failed(exc)
             for lane, job in live:
                 lane._count(failed=1)
