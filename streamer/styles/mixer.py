@@ -14,6 +14,7 @@ refresh period, not once per frame. A model set without a predictor refuses stre
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 
 import numpy as np
@@ -27,6 +28,8 @@ __all__ = ["CONTENT_REFRESH_SECONDS", "EmbedImage", "StyleLookup", "StyleMixer",
 
 #: seconds of stream time after which the content's own embedding is recomputed
 CONTENT_REFRESH_SECONDS = 3.0
+#: style names whose embeddings a stream keeps (a live cycle, a session's recent picks)
+NAMES_KEPT = 32
 
 StyleLookup = Callable[[str], Awaitable[np.ndarray]]
 EmbedImage = Callable[[np.ndarray], Awaitable[np.ndarray]]
@@ -68,6 +71,7 @@ class StyleMixer:
         self._style: np.ndarray | None = None
         self._content: np.ndarray | None = None
         self._content_clock = 0.0
+        self._named_cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self.content_runs = 0  #: how many times the content's own embedding was computed
 
     @property
@@ -90,13 +94,26 @@ class StyleMixer:
         if isinstance(style, StyleRecipe):
             if style.needs_content and self._embed_content is None:
                 raise StyleError("strength below 1 needs a style predictor, and this model set has none")
-            embeddings = [await self._lookup(name) for name in style.styles]
+            embeddings = [await self._named(name) for name in style.styles]
             composed = None
             if embeddings:
                 composed = embeddings[0] if len(embeddings) == 1 else blend(embeddings[0], embeddings[1], style.mix)
             self._recipe, self._style = style, composed
         else:
             self._recipe, self._style = None, check_embedding(style)
+
+    async def _named(self, name: str) -> np.ndarray:
+        """``name``'s embedding, looked up once per stream (a strength or mix change, or a
+        cycle back to a style, reads no image again)."""
+        found = self._named_cache.get(name)
+        if found is None:
+            found = await self._lookup(name)
+            self._named_cache[name] = found
+            while len(self._named_cache) > NAMES_KEPT:
+                self._named_cache.popitem(last=False)
+        else:
+            self._named_cache.move_to_end(name)
+        return found
 
     async def embedding_for(self, frame: Frame) -> np.ndarray | None:
         """The embedding to paint ``frame`` with (None: pass it through unchanged).

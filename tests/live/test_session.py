@@ -135,13 +135,24 @@ def test_session_when_commands_arrive_switches_style_and_strength(
                                   settings=LiveSettings(size=SMALL, duration=60))
             marks: list[tuple[str, float, int]] = []
 
+            async def three_more_frames() -> None:
+                seen = len(sink.frames)
+                while len(sink.frames) < seen + 3:
+                    await asyncio.sleep(0.01)
+
             async def drive() -> None:
-                for command in (Command.NEXT_STYLE, Command.WEAKER, Command.WEAKER, Command.STOP):
-                    seen = len(sink.frames)
-                    while len(sink.frames) < seen + 3:
-                        await asyncio.sleep(0.01)
-                    marks.append((session.control.style_name, session.control.strength, len(sink.frames)))
+                await three_more_frames()
+                marks.append((session.control.style_name, session.control.strength, len(sink.frames)))
+                for command in (Command.NEXT_STYLE, Command.WEAKER, Command.WEAKER):
+                    before = session.control.label
                     session.command(command)
+                    # applied: the control moved on and the stream paints with its recipe (a new
+                    # style image is decoded and embedded off the event loop meanwhile)
+                    while session.control.label == before or session.stream.recipe != session.control.recipe:
+                        await asyncio.sleep(0.01)
+                    await three_more_frames()
+                    marks.append((session.control.style_name, session.control.strength, len(sink.frames)))
+                session.command(Command.STOP)
 
             driver = asyncio.create_task(drive())
             result = await session.run()
@@ -154,7 +165,7 @@ def test_session_when_commands_arrive_switches_style_and_strength(
     names = [m[0] for m in marks]
     assert names[0] == Path(style_spec).stem and names[1] == "board"
     assert [m[1] for m in marks] == [1.0, 1.0, 0.9, 0.8]
-    # (3 frames after a command, the 2 that may have been in flight with the old style are out)
+    # (3 frames after a command was applied, the 2 that may have been in flight with the old style are out)
     first = sink.frames[marks[0][2] - 1].image  # style 1, strength 1
     second = sink.frames[marks[1][2] - 1].image  # style 2, strength 1
     weaker = sink.frames[marks[3][2] - 1].image  # style 2, strength 0.8
