@@ -22,7 +22,7 @@ from typing import Any
 import av
 import numpy as np
 
-from .config import Backend, ProcessingSize
+from .config import Backend, CpuPrecision, ProcessingSize
 from .convert.video import convert_video
 from .engine import Engine
 from .errors import BackendUnavailableError, StreamerError
@@ -31,15 +31,16 @@ from .inference.backends import BackendOptions, open_transform
 from .inference.catalog import ModelSet
 from .inference.imaging import style_input
 from .inference.modelfile import EMBEDDING_DIM, PredictorModel
-from .inference.runners import PredictorRunner
+from .inference.precision import label, open_cpu_transform
+from .inference.runners import PredictorRunner, TransformRunner
 from .inference.stylizer import Stylizer
 from .inference.worker import InferenceWorker
 from .sinks.file import EncoderSettings, MediaWriter
 from .sources.media import MediaReader
 from .styles import BuiltinStyle, StyleRecipe
 
-__all__ = ["PipelineResult", "TransformResult", "bench_pipeline", "bench_predictor", "bench_transform",
-           "machine_description", "time_call"]
+__all__ = ["PipelineResult", "TransformResult", "bench_cpu_precisions", "bench_pipeline", "bench_predictor",
+           "bench_transform", "machine_description", "time_call"]
 
 SIZES = ((384, 384), (480, 640), (720, 1280))
 
@@ -108,6 +109,41 @@ def bench_transform(model_set: ModelSet, backend: Backend, threads: int,
             results.append(TransformResult(model_set.name, label, (h, w), ms, report.detail))
     finally:
         runner.close()
+    return results
+
+
+def bench_cpu_precisions(model_set: ModelSet, threads: int, sizes: tuple[tuple[int, int], ...] = SIZES,
+                         min_seconds: float = 1.5, rounds: int = 5) -> list[TransformResult]:
+    """Invoke-only time of the int8 and the float transform on the CPU, in one run.
+
+    For each size the two alternate for ``rounds`` rounds (each round times both), and each
+    figure is the median of its rounds, so load from elsewhere falls on both alike.
+    """
+    runners: dict[str, TransformRunner] = {}
+    results: list[TransformResult] = []
+    for asked in (CpuPrecision.INT8, CpuPrecision.FLOAT):
+        try:
+            cpu, choice = open_cpu_transform(model_set, threads, asked)
+            runners[f"cpu {label(choice.precision)}"] = cpu
+        except StreamerError as exc:
+            results.extend(TransformResult(model_set.name, f"cpu {asked.value}", s, None, str(exc)) for s in sizes)
+    rng = np.random.default_rng(0)
+    style = rng.random((1, EMBEDDING_DIM), dtype=np.float32)
+    detail = f"XNNPACK, {threads} threads"
+    try:
+        for h, w in sizes:
+            content = rng.random((1, h, w, 3), dtype=np.float32)
+            per_round: dict[str, list[float]] = {name: [] for name in runners}
+            for i in range(rounds):
+                for name, timed in runners.items():
+                    seconds = time_call(functools.partial(timed.run, content, style), min_seconds / rounds,
+                                        min_runs=3, warmup=2 if i == 0 else 0)
+                    per_round[name].append(1000 * seconds)
+            results.extend(TransformResult(model_set.name, name, (h, w), statistics.median(ms), detail)
+                           for name, ms in per_round.items())
+    finally:
+        for opened in runners.values():
+            opened.close()
     return results
 
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import enum
+import os
 from dataclasses import dataclass
+from pathlib import Path
 
 from .errors import ConfigError
 
-__all__ = ["Backend", "Precision", "ProcessingSize", "QueuePolicy"]
+__all__ = ["Backend", "CpuPrecision", "Precision", "ProcessingSize", "QueuePolicy", "default_cache_dir"]
 
 
 class Backend(enum.StrEnum):
@@ -23,6 +25,19 @@ class Precision(enum.StrEnum):
 
     INT8 = "int8"
     FP16 = "fp16"
+
+
+class CpuPrecision(enum.StrEnum):
+    """Which transform the CPU runs (``--precision``)."""
+
+    AUTO = "auto"  #: measure both on this machine (once, cached) and take the faster; float on a tie
+    INT8 = "int8"  #: the int8 model (XNNPACK's quantized kernels)
+    FLOAT = "float"  #: the float16-weight model, computed in float32 by XNNPACK
+
+    @property
+    def file_precision(self) -> Precision | None:
+        """The model file this choice runs (``None`` for AUTO)."""
+        return {CpuPrecision.INT8: Precision.INT8, CpuPrecision.FLOAT: Precision.FP16}.get(self)
 
 
 class QueuePolicy(enum.StrEnum):
@@ -72,3 +87,16 @@ class ProcessingSize:
 
 def _round_to(value: float, multiple: int) -> int:
     return max(multiple, int(round(value / multiple)) * multiple)
+
+
+CACHE_DIR_ENV = "STREAMER_CACHE_DIR"
+
+
+def default_cache_dir() -> Path:
+    """``$STREAMER_CACHE_DIR``, else the user cache directory (e.g. ``~/.cache/streamer``)."""
+    env = os.environ.get(CACHE_DIR_ENV)
+    if env:
+        return Path(env)
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("streamer", appauthor=False))

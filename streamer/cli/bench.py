@@ -11,15 +11,16 @@ from ..bench import (
     SIZES,
     PipelineResult,
     TransformResult,
+    bench_cpu_precisions,
     bench_pipeline,
     bench_predictor,
     bench_transform,
     machine_description,
 )
 from ..config import Backend, ProcessingSize
-from ..errors import ConfigError
-from ..inference.backends import default_threads
-from ..inference.catalog import available_model_sets, find_model_set, shared_dir
+from ..errors import ConfigError, StreamerError
+from ..inference.backends import BackendOptions, default_threads, open_transform
+from ..inference.catalog import ModelSet, available_model_sets, find_model_set, shared_dir
 from ..sources.synthetic import write_clip
 from .common import positive_int
 
@@ -55,6 +56,16 @@ def _default_clip(frames: int) -> Path:
 
     folder = Path(tempfile.mkdtemp(prefix="streamer-bench-"))
     return write_clip(folder / "scene-720p.mp4", frames=frames, width=1280, height=720, fps=30, audio=None)
+
+
+def _auto_precision(model_set: ModelSet, threads: int) -> str:
+    """What ``--backend cpu --precision auto`` picks here, and why (measures once, then cached)."""
+    try:
+        runner, report = open_transform(model_set, BackendOptions(Backend.CPU, threads))
+    except StreamerError as exc:
+        return f"unavailable: {exc}"
+    runner.close()
+    return report.precision_reason or report.running
 
 
 def _fmt(value: float | None, digits: int = 1) -> str:
@@ -101,12 +112,17 @@ def run(args: argparse.Namespace) -> int:
     print(f"machine: {machine_description()}; {args.threads} inference threads\n")
     transforms: list[TransformResult] = []
     predictors: dict[str, float | None] = {}
+    choices: dict[str, str] = {}
     for model_set in sets:
-        for backend in (Backend.GPU, Backend.CPU):
-            transforms.extend(bench_transform(model_set, backend, args.threads, min_seconds=args.seconds))
+        transforms.extend(bench_transform(model_set, Backend.GPU, args.threads, min_seconds=args.seconds))
+        transforms.extend(bench_cpu_precisions(model_set, args.threads, min_seconds=args.seconds))
+        choices[model_set.name] = _auto_precision(model_set, args.threads)
         predictors[model_set.name] = bench_predictor(model_set, args.threads)
-    print("transform (invoke only), median ms per frame (fps):\n")
+    print("transform (invoke only), median ms per frame (fps); cpu int8 and cpu float alternate:\n")
     print("\n".join(_transform_table(transforms)))
+    print("\n`--precision auto` on this machine:")
+    for name, reason in choices.items():
+        print(f"* {name}: {reason}")
     print("\nstyle predictor (256x256): " + ", ".join(f"{k} {_fmt(v)} ms" for k, v in predictors.items()))
     pipelines: list[PipelineResult] = []
     if not args.skip_pipeline:

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import logging
+import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import TypeVar
 
-from ..config import Backend, ProcessingSize
+from ..config import Backend, CpuPrecision, ProcessingSize
 from ..engine import Engine
 from ..errors import ConfigError
-from ..inference.backends import BackendOptions, default_threads
+from ..inference.backends import BackendOptions, BackendReport, default_threads
 from ..styles import StyleRecipe
 
 __all__ = [
@@ -17,10 +20,14 @@ __all__ = [
     "add_style_arguments",
     "non_negative_seconds",
     "positive_int",
+    "announce_backend",
     "create_engine",
     "create_recipe",
     "processing_size",
+    "start_engine",
 ]
+
+logger = logging.getLogger("streamer")
 
 
 _N = TypeVar("_N", int, float)
@@ -50,17 +57,31 @@ def add_engine_arguments(parser: argparse.ArgumentParser, default_size: str = "3
     group = parser.add_argument_group("model and backend")
     group.add_argument("--model", metavar="NAME|DIR",
                        help="model set: a bundled name (see 'streamer info'), 'magenta', or a directory")
-    group.add_argument("--backend", choices=[b.value for b in Backend], default=Backend.AUTO.value,
-                       help="gpu = float16 model on a GPU, cpu = int8 model with XNNPACK, "
-                            "auto = GPU if it works, else CPU (default: %(default)s)")
+    add_backend_arguments(group)
     group.add_argument("--threads", type=positive_int, default=default_threads(),
                        help="CPU threads for inference (default: %(default)s)")
-    group.add_argument("--gpu-delegate", metavar="LIB",
-                       help="TFLite GPU delegate library (default: $STREAMER_GPU_DELEGATE or "
-                            "libtensorflowlite_gpu_delegate.so)")
     group.add_argument("--size", default=default_size, metavar="PIXELS|native",
                        help="processing resolution: short side in pixels, or 'native'; the output "
                             "always keeps the input's resolution (default: %(default)s)")
+
+
+def add_backend_arguments(group: argparse._ActionsContainer) -> None:
+    """``--backend``, ``--precision``, ``--gpu-delegate`` (also used by ``streamer info``)."""
+    group.add_argument("--backend", choices=[b.value for b in Backend], default=Backend.AUTO.value,
+                       help="gpu = float16 model on a GPU, cpu = XNNPACK on the CPU, "
+                            "auto = GPU if it works, else CPU (default: %(default)s)")
+    group.add_argument("--precision", choices=[p.value for p in CpuPrecision], default=CpuPrecision.AUTO.value,
+                       help="the CPU model: int8, float (float16 weights, float compute), or auto = the one "
+                            "measured faster on this machine, float on a tie (measured once, cached; "
+                            "default: %(default)s)")
+    group.add_argument("--gpu-delegate", metavar="LIB",
+                       help="TFLite GPU delegate library (default: $STREAMER_GPU_DELEGATE or "
+                            "libtensorflowlite_gpu_delegate.so)")
+
+
+def backend_options(args: argparse.Namespace, threads: int) -> BackendOptions:
+    """The :class:`BackendOptions` from ``--backend``/``--precision``/``--gpu-delegate``."""
+    return BackendOptions(Backend(args.backend), threads, args.gpu_delegate, CpuPrecision(args.precision))
 
 
 def add_style_arguments(parser: argparse.ArgumentParser, required: bool = True) -> None:
@@ -93,5 +114,28 @@ def create_recipe(args: argparse.Namespace) -> StyleRecipe:
 
 def create_engine(args: argparse.Namespace, max_batch: int = 4) -> Engine:
     """An (unstarted) :class:`Engine` from the model and backend options."""
-    options = BackendOptions(Backend(args.backend), args.threads, args.gpu_delegate)
-    return Engine.create(args.model, options, max_batch=max_batch)
+    return Engine.create(args.model, backend_options(args, args.threads), max_batch=max_batch)
+
+
+def announce_backend(report: BackendReport) -> None:
+    """One short line on stderr saying what runs; every reason behind it at ``--verbose``."""
+    print(f"streamer: {report.summary}", file=sys.stderr)
+    for line in report.details:
+        logger.info("%s", line)
+
+
+async def start_engine(engine: Engine, recipe: StyleRecipe | None = None) -> BackendReport:
+    """Check the style names, start ``engine``, embed the styles, then announce the backend.
+
+    Unknown style names fail before the models load, and no backend line is printed before
+    an error about the styles.
+    """
+    styles = recipe.styles if recipe is not None else ()
+    for style in styles:
+        if not Path(style).expanduser().exists():  # a built-in name (or a typo): no model needed yet
+            await engine.styles.embedding(style)
+    report = await engine.start()
+    for style in styles:
+        await engine.styles.embedding(style)
+    announce_backend(report)
+    return report

@@ -10,7 +10,14 @@ from ..convert import FileOutcome, Job, Progress, plan_jobs, run_jobs
 from ..errors import ConfigError
 from ..sinks.file import EncoderSettings
 from ..sources.media import VideoInfo
-from .common import add_engine_arguments, add_style_arguments, create_engine, create_recipe, processing_size
+from .common import (
+    add_engine_arguments,
+    add_style_arguments,
+    create_engine,
+    create_recipe,
+    processing_size,
+    start_engine,
+)
 from .loop import run_async
 
 __all__ = ["add_arguments", "run"]
@@ -72,11 +79,8 @@ async def _convert(args: argparse.Namespace) -> int:
         Path(args.output).mkdir(parents=True, exist_ok=True)
     settings = EncoderSettings(args.codec, args.crf, args.preset)
     engine = create_engine(args)
-    report = await engine.start()
-    print(f"streamer: {report.summary}", file=sys.stderr)
     try:
-        for style in recipe.styles:  # fail before any file is touched
-            await engine.styles.embedding(style)
+        await start_engine(engine, recipe)  # styles fail before any file is touched
         progress = _Bar(enabled=not args.no_progress and sys.stderr.isatty())
         # one file: its error is the command's error; several: report each and go on
         keep_going = len(jobs) > 1 and not args.stop_on_error

@@ -8,11 +8,11 @@ import sys
 from importlib import metadata
 
 from .. import __version__
-from ..config import Backend
 from ..errors import StreamerError
-from ..inference.backends import BackendOptions, open_transform
+from ..inference.backends import default_threads, open_transform
 from ..inference.catalog import available_model_sets, default_model_name, find_model_set
 from ..inference.runtime import load_runtime
+from .common import add_backend_arguments, backend_options, positive_int
 
 __all__ = ["add_arguments", "run"]
 
@@ -23,9 +23,9 @@ _PACKAGES = ("numpy", "av", "opencv-python-headless", "opencv-python", "ai-edge-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``streamer info``."""
     parser.add_argument("--model", metavar="NAME|DIR", help="model set to probe backends with (default: bundled)")
-    parser.add_argument("--backend", choices=[b.value for b in Backend], default=Backend.AUTO.value)
-    parser.add_argument("--gpu-delegate", metavar="LIB", help="TFLite GPU delegate library to try")
-    parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: all cores, at most 8)")
+    add_backend_arguments(parser)
+    parser.add_argument("--threads", type=positive_int, default=default_threads(),
+                        help="CPU threads (default: %(default)s, the cores this process may use, at most 8)")
 
 
 def _versions() -> list[str]:
@@ -61,8 +61,9 @@ def run(args: argparse.Namespace) -> int:
         mark = " (default)" if s.name == default else ""
         print(f"  {s.name}{mark}: {s.directory} [{files}; predictor={predictor}; size multiple {s.size_multiple}]")
     model_set = find_model_set(args.model)
-    options = BackendOptions(Backend(args.backend), args.threads or BackendOptions().threads, args.gpu_delegate)
-    runner, report = open_transform(model_set, options)
+    runner, report = open_transform(model_set, backend_options(args, args.threads))
     runner.close()
-    print(f"backend ({args.backend}, model {model_set.name}): {report.summary}")
+    print(f"backend (--backend {args.backend} --precision {args.precision}, model {model_set.name}):")
+    for line in report.details:
+        print(f"  {line}")
     return 0

@@ -37,6 +37,7 @@ from .common import (
     non_negative_seconds,
     positive_int,
     processing_size,
+    start_engine,
 )
 from .loop import run_async
 
@@ -176,8 +177,11 @@ async def _live(args: argparse.Namespace, source: Source, sinks: list[Sink], key
                             max_frames=args.frames, retry_for=args.retry_for)
     printer = StatusPrinter(show=args.status, stats_json=args.stats_json)
     engine = create_engine(args, max_batch=1)
-    report = await engine.start()
-    print(f"streamer: {report.summary}", file=sys.stderr)
+    try:
+        await start_engine(engine, recipe)
+    except BaseException:
+        await engine.stop(drain=False)
+        raise
     # key n / SIGUSR1 step through --cycle, else through the built-in styles
     cycle = [s.strip() for s in (args.cycle or "").split(",") if s.strip()] or sorted(engine.styles.builtins)
     loop = asyncio.get_running_loop()

@@ -7,7 +7,9 @@ The GPU is tried in this order, and every failure is kept as a reason:
    from the library search path;
 2. LiteRT's ``CompiledModel`` with its GPU accelerator (WebGPU/OpenCL, needs a GPU driver).
 
-A candidate counts only if it prepares the model and completes one inference.
+A candidate counts only if it prepares the model and completes one inference. On the CPU the
+int8 or the float transform runs, whichever :mod:`.precision` measured faster on this machine
+(or the one ``--precision`` names).
 """
 
 from __future__ import annotations
@@ -18,10 +20,11 @@ from typing import Any
 
 import numpy as np
 
-from ..config import Backend, Precision
-from ..errors import BackendUnavailableError, ModelError
+from ..config import Backend, CpuPrecision, Precision
+from ..errors import BackendUnavailableError, ConfigError, ModelError
 from .catalog import ModelSet
 from .modelfile import EMBEDDING_DIM, TransformModel
+from .precision import PrecisionCache, label, open_cpu_transform
 from .runners import CompiledModelTransform, InterpreterTransform, TransformRunner
 from .runtime import load_runtime, native_logs_captured
 
@@ -48,11 +51,13 @@ def default_threads() -> int:
 
 @dataclass(frozen=True)
 class BackendOptions:
-    """What the user asked for (``--backend``, ``--threads``, ``--gpu-delegate``)."""
+    """What the user asked for (``--backend``, ``--threads``, ``--gpu-delegate``, ``--precision``)."""
 
     backend: Backend = Backend.AUTO
     threads: int = field(default_factory=default_threads)
     gpu_delegate: str | None = None
+    precision: CpuPrecision = CpuPrecision.AUTO  #: the CPU transform's precision
+    precision_cache: PrecisionCache | None = None  #: where measured decisions are kept (default: cache dir)
 
     def delegate_library(self) -> tuple[str, bool]:
         """The GPU delegate library to try, and whether the user named it explicitly."""
@@ -68,15 +73,31 @@ class BackendReport:
     precision: Precision
     detail: str  #: e.g. "XNNPACK, 2 threads" or "GPU delegate libfoo.so"
     model_file: str
-    fallback_reason: str | None = None
+    fallback_reason: str | None = None  #: why the GPU was not used (``--backend auto`` only)
+    precision_reason: str | None = None  #: why this CPU precision (measured, asked, or the only one)
+
+    @property
+    def running(self) -> str:
+        """What runs, e.g. ``CPU float (XNNPACK, 2 threads)`` or ``GPU fp16 (LiteRT GPU accelerator)``."""
+        precision = label(self.precision) if self.backend is Backend.CPU else self.precision.value
+        return f"{self.backend.value.upper()} {precision} ({self.detail})"
 
     @property
     def summary(self) -> str:
-        """One line for logs and status bars."""
-        running = f"{self.backend.value} {self.precision.value} ({self.detail})"
+        """One short line for the start of a command (the reasons are in :attr:`details`)."""
         if self.fallback_reason:
-            return f"gpu unavailable: {self.fallback_reason}; using {running}"
-        return f"using {running}"
+            return f"using {self.running[:-1]}; no usable GPU: 'streamer info' says why)"
+        return f"using {self.running}"
+
+    @property
+    def details(self) -> list[str]:
+        """Every reason behind the choice, one per line (``streamer info``, ``--verbose``)."""
+        lines = [f"running: {self.running}, {self.model_file}"]
+        if self.fallback_reason:
+            lines.append(f"GPU not used: {self.fallback_reason}")
+        if self.precision_reason:
+            lines.append(f"CPU precision: {self.precision_reason}")
+        return lines
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-friendly form, for ``--stats-json`` and the server API."""
@@ -86,6 +107,7 @@ class BackendReport:
             "detail": self.detail,
             "model_file": self.model_file,
             "fallback_reason": self.fallback_reason,
+            "precision_reason": self.precision_reason,
             "summary": self.summary,
         }
 
@@ -197,18 +219,17 @@ def _open_gpu(model_set: ModelSet, options: BackendOptions) -> tuple[TransformRu
     raise BackendUnavailableError("; ".join(reasons))
 
 
-def _open_cpu(model_set: ModelSet, options: BackendOptions) -> TransformRunner:
-    precision = Precision.INT8 if Precision.INT8 in model_set.transforms else Precision.FP16
-    return InterpreterTransform(model_set.load_transform(precision), options.threads)
-
-
 def open_transform(model_set: ModelSet, options: BackendOptions) -> tuple[TransformRunner, BackendReport]:
     """Prepare the transform on the best allowed backend (call on the inference thread).
 
     :raises BackendUnavailableError: ``--backend gpu`` was asked for and no GPU path works.
+    :raises ConfigError: ``--precision`` was given with ``--backend gpu`` (the GPU runs fp16).
     :raises ModelError: the model files are missing or invalid.
     """
     backend = Backend(options.backend)
+    precision = CpuPrecision(options.precision)
+    if backend is Backend.GPU and precision is not CpuPrecision.AUTO:
+        raise ConfigError(f"--precision {precision.value} applies to the CPU; the GPU runs the fp16 model")
     reason = None
     if backend in (Backend.GPU, Backend.AUTO):
         try:
@@ -222,7 +243,7 @@ def open_transform(model_set: ModelSet, options: BackendOptions) -> tuple[Transf
             if backend is Backend.GPU:
                 raise BackendUnavailableError(f"--backend gpu: {exc}") from exc
             reason = str(exc)
-    runner = _open_cpu(model_set, options)
+    cpu, choice = open_cpu_transform(model_set, options.threads, precision, options.precision_cache)
     detail = f"XNNPACK, {options.threads} thread{'s' if options.threads != 1 else ''}"
-    report = BackendReport(Backend.CPU, runner.model.precision, detail, runner.model.name, reason)
-    return runner, report
+    report = BackendReport(Backend.CPU, cpu.model.precision, detail, cpu.model.name, reason, choice.reason)
+    return cpu, report

@@ -11,22 +11,12 @@ from pathlib import Path
 
 import numpy as np
 
+from ..config import default_cache_dir
 from ..inference.modelfile import EMBEDDING_DIM
 
 __all__ = ["EmbeddingCache", "default_cache_dir", "embedding_key"]
 
 logger = logging.getLogger(__name__)
-CACHE_DIR_ENV = "STREAMER_CACHE_DIR"
-
-
-def default_cache_dir() -> Path:
-    """``$STREAMER_CACHE_DIR``, else the user cache directory (e.g. ``~/.cache/streamer``)."""
-    env = os.environ.get(CACHE_DIR_ENV)
-    if env:
-        return Path(env)
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir("streamer", appauthor=False))
 
 
 def embedding_key(image_bytes: bytes, predictor_sha256: str, preprocessing_version: int) -> str:
