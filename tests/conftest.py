@@ -14,10 +14,18 @@ from streamer.inference.catalog import bundled_dir, magenta_dir, shared_dir
 from .media import make_clip  # noqa: F401 - re-exported for tests
 
 
+@pytest.fixture(scope="session")
+def _session_precision_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One CPU-precision decision file for the whole run (measuring int8 vs float once per model)."""
+    return tmp_path_factory.mktemp("precision") / "precision.json"
+
+
 @pytest.fixture(autouse=True)
-def _isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Never touch the user's cache directory."""
+def _isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch,
+                    _session_precision_cache: Path) -> Path:
+    """Never touch the user's cache directory; each test gets its own (but shares the precision file)."""
     path = tmp_path_factory.mktemp("cache")
+    (path / "precision.json").symlink_to(_session_precision_cache)
     monkeypatch.setenv("STREAMER_CACHE_DIR", str(path))
     return path
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from streamer.config import Backend, Precision
+from streamer.config import Backend, CpuPrecision, Precision
 from streamer.errors import BackendUnavailableError
 from streamer.inference.backends import BackendOptions, open_transform
 from streamer.inference.catalog import find_model_set
@@ -47,13 +47,24 @@ def _open(model: str, **options: object) -> tuple[object, object]:
     return runner, report
 
 
-def test_auto_when_delegate_library_is_absent_falls_back_to_cpu_int8(any_model: str, tmp_path: Path) -> None:
+def test_auto_when_delegate_library_is_absent_falls_back_to_the_cpu(any_model: str, tmp_path: Path) -> None:
     missing = tmp_path / "libtensorflowlite_gpu_delegate.so"
-    runner, report = _open(any_model, backend=Backend.AUTO, threads=2, gpu_delegate=str(missing))
+    runner, report = _open(any_model, backend=Backend.AUTO, threads=2, gpu_delegate=str(missing),
+                           precision=CpuPrecision.INT8)
     assert isinstance(runner, InterpreterTransform)
     assert report.backend is Backend.CPU and report.precision is Precision.INT8
     assert f"{missing} not found" in report.fallback_reason
-    assert report.summary.startswith("gpu unavailable: ") and "using cpu int8 (XNNPACK, 2 threads)" in report.summary
+
+
+def test_report_when_the_gpu_is_missing_is_one_short_line_with_reasons_in_details(any_model: str,
+                                                                                 tmp_path: Path) -> None:
+    missing = tmp_path / "libtensorflowlite_gpu_delegate.so"
+    _, report = _open(any_model, backend=Backend.AUTO, threads=2, gpu_delegate=str(missing),
+                      precision=CpuPrecision.INT8)
+    assert report.summary == "using CPU int8 (XNNPACK, 2 threads; no usable GPU: 'streamer info' says why)"
+    assert str(missing) not in report.summary
+    details = "\n".join(report.details)
+    assert f"GPU not used: {missing} not found" in details and "CPU precision: --precision int8" in details
 
 
 def test_auto_when_library_is_not_a_delegate_says_so(any_model: str) -> None:
@@ -92,9 +103,10 @@ def test_gpu_when_unavailable_raises_with_reason(any_model: str, failing_delegat
 
 
 def test_cpu_backend_never_probes_the_gpu(any_model: str, failing_delegate: Path) -> None:
-    _, report = _open(any_model, backend=Backend.CPU, threads=1, gpu_delegate=str(failing_delegate))
+    _, report = _open(any_model, backend=Backend.CPU, threads=1, gpu_delegate=str(failing_delegate),
+                      precision=CpuPrecision.FLOAT)
     assert report.backend is Backend.CPU and report.fallback_reason is None
-    assert report.summary == "using cpu int8 (XNNPACK, 1 thread)"
+    assert report.summary == "using CPU float (XNNPACK, 1 thread)"
 
 
 def test_compiled_model_path_on_cpu_accelerator_matches_interpreter(any_model: str) -> None:

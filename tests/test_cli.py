@@ -14,10 +14,12 @@ from streamer.cli import main
 
 def test_info_reports_versions_models_and_backend_decision(any_model: str, capsys: pytest.CaptureFixture[str],
                                                            tmp_path) -> None:
-    assert main(["info", "--model", any_model, "--gpu-delegate", str(tmp_path / "libgpu.so")]) == 0
+    assert main(["info", "--model", any_model, "--gpu-delegate", str(tmp_path / "libgpu.so"),
+                 "--precision", "int8"]) == 0
     out = capsys.readouterr().out
     assert "ai-edge-litert" in out and "models:" in out and any_model in out
-    assert f"{tmp_path / 'libgpu.so'} not found" in out and "using cpu int8 (XNNPACK" in out
+    assert f"GPU not used: {tmp_path / 'libgpu.so'} not found" in out and "running: CPU int8 (XNNPACK" in out
+    assert "CPU precision: --precision int8" in out
 
 
 def test_info_with_gpu_backend_when_unavailable_fails_with_reason(any_model: str, tmp_path,
@@ -59,7 +61,8 @@ def test_bench_prints_transform_and_pipeline_tables(fast_model: str, tmp_path,
     assert main(["bench", "--model", fast_model, "--seconds", "0.05", "--frames", "6", "--rounds", "1",
                  "--clip", str(_clip(tmp_path)), "--json", str(report)]) == 0
     out = capsys.readouterr().out
-    assert f"| {fast_model} | cpu int8 |" in out and "convert / shared-core bound" in out
+    assert f"| {fast_model} | cpu int8 |" in out and f"| {fast_model} | cpu float |" in out
+    assert "convert / shared-core bound" in out and f"* {fast_model}: " in out
     figures = json.loads(report.read_text())
     (pipeline,) = figures["pipeline"]
     assert pipeline["frames"] == 6 and pipeline["pipeline_fps"] > 0 and pipeline["io_fps"] > 0
