@@ -12,6 +12,7 @@ import importlib
 import logging
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from .. import __version__
 from ..errors import StreamerError
@@ -34,13 +35,22 @@ EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
 
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one line, pointing at ``--help``."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The full argument parser (commands whose module is missing are left out)."""
-    parser = argparse.ArgumentParser(prog="streamer", description="Neural style transfer for video.")
+    parser = _Parser(prog="streamer", description="Neural style transfer for video: stylize files, "
+                     "webcams and network streams, or a browser's camera over WebRTC.",
+                     epilog="'streamer COMMAND --help' describes a command's options.")
     parser.add_argument("--version", action="version", version=f"streamer {__version__}")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv: debug)")
     parser.add_argument("--debug", action="store_true", help="show tracebacks of unexpected errors")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
     for name, (module_name, help_text) in COMMANDS.items():
         try:
             module = importlib.import_module(f"{__name__}.{module_name}")
@@ -64,6 +74,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command is None:  # bare `streamer`: say what it can do
+        parser.print_help()
+        return 0
     _configure_logging(args.verbose)
     try:
         return int(args.run(args) or 0)

@@ -33,8 +33,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="model set(s) to measure (default: every one found)")
     parser.add_argument("--threads", type=positive_int, default=default_threads(),
                         help="CPU threads (default: %(default)s)")
-    parser.add_argument("--clip", type=Path, help="clip for the pipeline benchmark (default: "
-                        "../shared/media/video/cockatoo.mp4 when present, else a generated one)")
+    parser.add_argument("--clip", type=Path, help="clip for the pipeline benchmark (default: the reference "
+                        "clip cockatoo.mp4 when the shared reference data is present, else a generated "
+                        "720p clip)")
     parser.add_argument("--frames", type=positive_int, default=120,
                         help="frames of the clip to use (default: %(default)s)")
     parser.add_argument("--size", default="384", help="processing size for the pipeline benchmark (default: 384)")

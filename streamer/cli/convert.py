@@ -93,7 +93,9 @@ async def _convert(args: argparse.Namespace) -> int:
 def _summarize(outcomes: list[FileOutcome]) -> int:
     failed = [o for o in outcomes if not o.ok]
     for o in outcomes:
-        if o.ok:
+        if o.ok and o.job.is_image:
+            print(f"ok      {o.job.source} -> {o.job.destination} (image, {o.seconds:.2f} s)")
+        elif o.ok:
             fps = o.frames / o.seconds if o.seconds else 0.0
             print(f"ok      {o.job.source} -> {o.job.destination} ({o.frames} frames, {fps:.1f} fps)")
         else:

@@ -10,6 +10,7 @@ import sys
 from typing import TYPE_CHECKING
 
 from ..errors import ConfigError
+from ..extras import install_hint
 from .common import add_engine_arguments, create_engine, processing_size
 from .loop import run_async
 
@@ -81,8 +82,8 @@ def run(args: argparse.Namespace) -> int:
         import aiohttp  # noqa: F401
         import aiortc  # noqa: F401
     except ImportError as exc:
-        raise ConfigError(f"'streamer serve' needs the webrtc extra: pip install 'streamer[webrtc]' "
-                          f"({exc.name} is missing)") from None
+        raise ConfigError(f"'streamer serve' needs the webrtc extra ({exc.name} is missing): "
+                          f"{install_hint('webrtc')}") from None
     from ..server.ice import check_bindable
 
     settings = _settings(args)

@@ -1,4 +1,4 @@
-"""A preview window through OpenCV's HighGUI (needs the GUI build: ``pip install opencv-python``).
+"""A preview window: OpenCV's HighGUI when the installed ``cv2`` has a GUI, else Tk (:mod:`.tkwindow`).
 
 Keys pressed in the window are handed to ``on_key``; closing the window ends the session.
 """
@@ -16,20 +16,38 @@ from ..errors import SinkError
 from ..frames import Frame
 from ..sources.base import SourceInfo
 from .base import Sink, SinkClosed
+from .tkwindow import TkGui, tk_problem
 
-__all__ = ["PreviewSink", "gui_problem"]
+__all__ = ["PreviewSink", "default_gui", "gui_problem", "has_highgui"]
 
 _NO_KEY = -1
 
 
-def gui_problem(gui: Any = cv2, environ: dict[str, str] | None = None, platform: str = sys.platform) -> str | None:
-    """Why a window cannot be shown here, or None if it can."""
-    env = os.environ if environ is None else environ
+def has_highgui(gui: Any = cv2) -> bool:
+    """True if this OpenCV build can show windows (``opencv-python-headless`` cannot)."""
     info = gui.getBuildInformation() if hasattr(gui, "getBuildInformation") else ""
     gui_line = next((line for line in info.splitlines() if line.strip().startswith("GUI:")), "")
-    if gui_line and gui_line.split(":", 1)[1].strip().upper() in ("", "NONE"):
-        return ("this OpenCV has no GUI support (opencv-python-headless); for --show install "
-                "the GUI build: pip install 'streamer[gui]'")
+    return not (gui_line and gui_line.split(":", 1)[1].strip().upper() in ("", "NONE"))
+
+
+def default_gui() -> Any:
+    """OpenCV's HighGUI if this ``cv2`` has one, else a Tk window."""
+    return cv2 if has_highgui(cv2) else TkGui()
+
+
+def gui_problem(gui: Any = cv2, environ: dict[str, str] | None = None, platform: str = sys.platform,
+                tk_missing: str | None = None) -> str | None:
+    """Why a window cannot be shown here, or None if it can.
+
+    :param tk_missing: why Tk is unusable (default: :func:`tk_problem`); consulted for a Tk window.
+    """
+    env = os.environ if environ is None else environ
+    if isinstance(gui, TkGui):
+        problem = tk_missing if tk_missing is not None else tk_problem()
+        if problem:
+            return problem
+    elif not has_highgui(gui):
+        return "this OpenCV has no GUI support (opencv-python-headless)"
     if platform.startswith("linux") and not (env.get("DISPLAY") or env.get("WAYLAND_DISPLAY")):
         return "no display to show the preview window on (DISPLAY is not set)"
     return None
@@ -40,16 +58,16 @@ class PreviewSink(Sink):
 
     :param title: window title.
     :param on_key: receives each key pressed in the window, as a one-character string.
-    :param gui: the HighGUI functions (``cv2`` by default; tests pass a stand-in).
+    :param gui: the HighGUI functions (default: :func:`default_gui`; tests pass a stand-in).
     """
 
     name = "preview"
 
     def __init__(self, title: str = "streamer", on_key: Callable[[str], None] | None = None,
-                 gui: Any = cv2) -> None:
+                 gui: Any = None) -> None:
         self.title = title
         self.on_key = on_key
-        self._gui = gui
+        self._gui = gui if gui is not None else default_gui()
         self._open = False
 
     def check(self) -> None:

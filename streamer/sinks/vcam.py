@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import SinkError
+from ..extras import install_hint as extra_install_hint
 from ..frames import Frame
 from ..sources.base import SourceInfo
 from .base import Sink, fit
@@ -38,7 +39,7 @@ def _pyvirtualcam() -> Any:
     try:
         import pyvirtualcam
     except ImportError as exc:
-        raise SinkError("--vcam needs pyvirtualcam: pip install 'streamer[vcam]'") from exc
+        raise SinkError(f"--vcam needs pyvirtualcam: {extra_install_hint('vcam')}") from exc
     return pyvirtualcam
 
 

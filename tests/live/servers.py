@@ -12,16 +12,29 @@ import threading
 import time
 from pathlib import Path
 
-__all__ = ["RtspServer", "SilentServer", "free_port", "rtsp_server_problem"]
+__all__ = ["RtspServer", "SilentServer", "free_port", "missing_elements_message", "rtsp_server_problem"]
 
 SYSTEM_PYTHON = "/usr/bin/python3"
 SCRIPT = Path(__file__).with_name("rtsp_server.py")
-ELEMENTS = ("videotestsrc", "x264enc", "rtph264pay", "decodebin", "intervideosink", "intervideosrc",
-            "avdec_h264", "qtdemux", "aacparse", "rtpmp4gpay")
+#: the GStreamer elements the test server uses, and the Debian package that ships each
+ELEMENTS = {
+    "videotestsrc": "gstreamer1.0-plugins-base",
+    "decodebin": "gstreamer1.0-plugins-base",
+    "videoconvert": "gstreamer1.0-plugins-base",
+    "x264enc": "gstreamer1.0-plugins-ugly",
+    "rtph264pay": "gstreamer1.0-plugins-good",
+    "qtdemux": "gstreamer1.0-plugins-good",
+    "aacparse": "gstreamer1.0-plugins-good",
+    "rtpmp4gpay": "gstreamer1.0-plugins-good",
+    "intervideosink": "gstreamer1.0-plugins-bad",
+    "intervideosrc": "gstreamer1.0-plugins-bad",
+    "h264parse": "gstreamer1.0-plugins-bad",
+    "avdec_h264": "gstreamer1.0-libav",
+}
 _PROBE = (
     "import gi; gi.require_version('Gst', '1.0'); gi.require_version('GstRtspServer', '1.0');"
     "from gi.repository import Gst, GstRtspServer; Gst.init(None);"
-    f"missing = [e for e in {ELEMENTS!r} if Gst.ElementFactory.find(e) is None];"
+    f"missing = [e for e in {tuple(ELEMENTS)!r} if Gst.ElementFactory.find(e) is None];"
     "print(' '.join(missing))"
 )
 
@@ -39,8 +52,14 @@ def rtsp_server_problem() -> str | None:
         return ("GStreamer's RTSP server is not installed (apt-get install python3-gi "
                 f"gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-*): {last}")
     if probe.stdout.strip():
-        return f"GStreamer elements missing: {probe.stdout.strip()} (install gstreamer1.0-plugins-*)"
+        return missing_elements_message(probe.stdout.split())
     return None
+
+
+def missing_elements_message(missing: list[str]) -> str:
+    """The skip reason for missing GStreamer elements, naming the packages that ship them."""
+    packages = sorted({ELEMENTS.get(e, "gstreamer1.0-plugins-*") for e in missing})
+    return f"GStreamer elements missing: {' '.join(missing)} (apt-get install {' '.join(packages)})"
 
 
 def free_port() -> int:

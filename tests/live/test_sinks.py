@@ -15,9 +15,10 @@ import pytest
 from streamer.errors import ConfigError, SinkError
 from streamer.frames import Frame
 from streamer.sinks.base import Sink, SinkClosed, fit, fit_even
-from streamer.sinks.preview import PreviewSink, gui_problem
+from streamer.sinks.preview import PreviewSink, default_gui, gui_problem
 from streamer.sinks.recording import RecordingSink
 from streamer.sinks.rtsp import RtspSink
+from streamer.sinks.tkwindow import TkGui
 from streamer.sinks.vcam import VirtualCameraSink
 from streamer.sources.base import SourceInfo
 
@@ -113,16 +114,88 @@ def test_preview_when_window_is_closed_asks_to_stop() -> None:
         sink.write(_frames(1)[0])
 
 
-def test_preview_when_opencv_is_headless_or_no_display_says_what_to_do() -> None:
+def test_preview_when_opencv_is_headless_or_tk_or_display_is_missing_says_what_to_do() -> None:
     class Headless:
         @staticmethod
         def getBuildInformation() -> str:  # noqa: N802
             return "  GUI:                           NONE\n"
 
-    assert "pip install 'streamer[gui]'" in (gui_problem(Headless, {"DISPLAY": ":0"}) or "")
+    assert gui_problem(Headless, {"DISPLAY": ":0"}) == "this OpenCV has no GUI support (opencv-python-headless)"
+    assert gui_problem(TkGui(), {"DISPLAY": ":0"}, tk_missing="no Tk (install python3-tk)") == \
+        "no Tk (install python3-tk)"
+    assert gui_problem(TkGui(), {}, platform="linux", tk_missing="") == \
+        "no display to show the preview window on (DISPLAY is not set)"
     assert gui_problem(FakeGui(), {}, platform="linux") == \
         "no display to show the preview window on (DISPLAY is not set)"
     assert gui_problem(FakeGui(), {"DISPLAY": ":0"}, platform="linux") is None
+
+
+def test_preview_default_when_opencv_is_headless_is_a_tk_window() -> None:
+    """The package depends on opencv-python-headless only; the preview draws with Tk then."""
+    import cv2
+
+    from streamer.sinks.preview import has_highgui
+
+    assert isinstance(default_gui(), TkGui) is (not has_highgui(cv2))
+
+
+@pytest.fixture
+def x_display(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A private X server (Xvfb) for a real window; skips when Xvfb or Tk is missing."""
+    import shutil
+    import subprocess
+
+    pytest.importorskip("tkinter")
+    xvfb = shutil.which("Xvfb")
+    if xvfb is None:
+        pytest.skip("Xvfb is not installed (Debian: apt install xvfb)")
+    read, write = __import__("os").pipe()
+    server = subprocess.Popen([xvfb, "-displayfd", str(write), "-screen", "0", "320x240x24", "-nolisten", "tcp"],
+                              pass_fds=(write,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    __import__("os").close(write)
+    try:
+        with open(read, "rb") as pipe:
+            number = pipe.readline().strip().decode()
+        assert number, "Xvfb did not report its display"
+        monkeypatch.setenv("DISPLAY", f":{number}")
+        yield f":{number}"
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+def test_preview_tk_window_when_shown_displays_frames_and_forwards_keys(x_display: str) -> None:
+    """A real Tk window on a private X server, driven from a thread like the sink's."""
+    import threading
+
+    keys: list[str] = []
+    gui = TkGui()
+    sink = PreviewSink("test", on_key=keys.append, gui=gui)
+    frames = _frames(2)
+    seen: list[tuple[int, int, int]] = []
+    failure: list[BaseException] = []
+
+    def play() -> None:
+        try:
+            sink.check()
+            sink.open(frames[0], INFO)
+            sink.write(frames[0])
+            seen.append(tuple(int(v) for v in gui._photo.get(5, 7)))  # what Tk draws
+            gui._root.focus_force()
+            gui._root.event_generate("<KeyPress>", keysym="n", when="tail")  # as if typed
+            sink.write(frames[1])
+            sink.idle()
+            sink.close()
+        except BaseException as exc:  # reported to the test below
+            failure.append(exc)
+
+    thread = threading.Thread(target=play)
+    thread.start()
+    thread.join(30)
+    assert not failure, failure
+    assert seen == [tuple(int(v) for v in frames[0].image[7, 5])]  # the RGB pixel, not BGR
+    assert keys == ["n"]
+    assert gui.getWindowProperty("test", 0) == 0.0  # closed
 
 
 def test_rtsp_sink_when_nobody_listens_raises_sink_error() -> None:
