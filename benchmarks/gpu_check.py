@@ -49,7 +49,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from streamer.config import Backend, Precision  # noqa: E402
+from streamer.config import Backend, CpuPrecision, Precision  # noqa: E402
 from streamer.inference.backends import BackendOptions, default_threads, open_transform  # noqa: E402
 from streamer.inference.catalog import find_model_set  # noqa: E402
 from streamer.inference.modelfile import TransformModel  # noqa: E402
@@ -285,7 +285,8 @@ def main(argv: list[str] | None = None) -> int:
         Precision.FP16,
         model_set.expected_sha256(model_set.transform_path(Precision.FP16)),
     )
-    cpu_runner, cpu_report = open_transform(model_set, BackendOptions(Backend.CPU, threads=args.threads))
+    cpu_runner, cpu_report = open_transform(
+        model_set, BackendOptions(Backend.CPU, threads=args.threads, precision=CpuPrecision.INT8))
     reference = InterpreterTransform(fp16, args.threads)  # fp16 weights, float32 arithmetic on the CPU
     f32_gpu = None
     style_name, style = style_embedding(model_set)

@@ -25,8 +25,8 @@ def test_gpu_check_when_run_then_reports_backend_timings_and_agreement(tmp_path:
         assert backend["fallback_reason"] is None
         for row in report["sizes"]:
             assert row["gpu_vs_float"]["psnr_db"] > 40, row
-    else:  # no GPU: the int8 CPU model, and a reason naming both GPU candidates
-        assert (backend["backend"], backend["precision"]) == ("cpu", "int8")
+    else:  # no GPU: the CPU model measured faster here, and a reason naming both GPU candidates
+        assert backend["backend"] == "cpu" and backend["precision"] in ("int8", "fp16")
         assert "gpu_delegate" in backend["fallback_reason"] and "LiteRT GPU accelerator" in backend["fallback_reason"]
         assert "Traceback" not in result.stdout + result.stderr
     assert [row["size"] for row in report["sizes"]] == ["64x96", "40x56"]
