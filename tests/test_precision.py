@@ -142,3 +142,14 @@ def test_info_when_run_twice_reports_the_cached_decision(any_model: str, tmp_pat
     assert "measured now" in line1 and "cached" in line2
     assert line1.split("(")[0] == line2.split("(")[0]  # same decision and figures
     assert (tmp_path / "precision.json").is_file()
+    third = subprocess.run([*command, "--remeasure"], capture_output=True, text=True, env=env, timeout=120)
+    assert "measured now" in next(line for line in third.stdout.splitlines() if "CPU precision:" in line)
+
+
+def test_cache_when_told_not_to_reuse_measures_again_and_stores(any_model: str, tmp_path: Path) -> None:
+    path = tmp_path / "precision.json"
+    _open(any_model, PrecisionCache(path))
+    (key,) = _entries(PrecisionCache(path))
+    PrecisionCache(path).put(key, {"precision": "int8", "int8_ms": 1.0, "float_ms": 99.0, "date": "2020-01-01"})
+    _, choice = _open(any_model, PrecisionCache(path, reuse=False))
+    assert not choice.cached and _entries(PrecisionCache(path))[key]["date"] != "2020-01-01"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import platform
 import sys
 from importlib import metadata
@@ -11,6 +12,7 @@ from .. import __version__
 from ..errors import StreamerError
 from ..inference.backends import default_threads, open_transform
 from ..inference.catalog import available_model_sets, default_model_name, find_model_set
+from ..inference.precision import PrecisionCache
 from ..inference.runtime import load_runtime
 from .common import add_backend_arguments, backend_options, positive_int
 
@@ -24,6 +26,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``streamer info``."""
     parser.add_argument("--model", metavar="NAME|DIR", help="model set to probe backends with (default: bundled)")
     add_backend_arguments(parser)
+    parser.add_argument("--remeasure", action="store_true",
+                        help="time the CPU's int8 and float models again and store the new decision "
+                             "(e.g. after measuring on a busy machine)")
     parser.add_argument("--threads", type=positive_int, default=default_threads(),
                         help="CPU threads (default: %(default)s, the cores this process may use, at most 8)")
 
@@ -61,7 +66,10 @@ def run(args: argparse.Namespace) -> int:
         mark = " (default)" if s.name == default else ""
         print(f"  {s.name}{mark}: {s.directory} [{files}; predictor={predictor}; size multiple {s.size_multiple}]")
     model_set = find_model_set(args.model)
-    runner, report = open_transform(model_set, backend_options(args, args.threads))
+    options = backend_options(args, args.threads)
+    if args.remeasure:
+        options = dataclasses.replace(options, precision_cache=PrecisionCache(reuse=False))
+    runner, report = open_transform(model_set, options)
     runner.close()
     print(f"backend (--backend {args.backend} --precision {args.precision}, model {model_set.name}):")
     for line in report.details:

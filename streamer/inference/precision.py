@@ -115,10 +115,14 @@ class PrecisionCache:
 
     Disk problems (read-only home, a corrupt file) are logged and never fatal: the
     measurement is simply made again.
+
+    :param path: the file (default: ``precision.json`` in the cache directory).
+    :param reuse: False to ignore stored decisions (measure again) while still storing new ones.
     """
 
-    def __init__(self, path: Path | None = None) -> None:
+    def __init__(self, path: Path | None = None, reuse: bool = True) -> None:
         self.path = path if path is not None else default_cache_dir() / "precision.json"
+        self.reuse = reuse
 
     def _entries(self) -> dict[str, Any]:
         try:
@@ -133,6 +137,8 @@ class PrecisionCache:
 
     def get(self, key: str) -> dict[str, Any] | None:
         """The stored decision for ``key``, or None (also for an entry that does not parse)."""
+        if not self.reuse:
+            return None
         entry = self._entries().get(key)
         if not isinstance(entry, dict):
             return None
