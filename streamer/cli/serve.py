@@ -93,25 +93,22 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _serve(engine: Engine, settings: ServerSettings, styles: list[str]) -> int:
-    from aiohttp import web
-
     from ..server import create_app
+    from ..server.runner import create_runner, listen
     from ..server.styling import build_gallery
 
     report = await engine.start()
     try:
         gallery = await build_gallery(engine.styles, styles)
         app = create_app(engine, settings, gallery, owns_engine=True)
-        runner = web.AppRunner(app, handle_signals=False, access_log=None)
+        runner = create_runner(app, settings)
         await runner.setup()
         try:
-            site = web.TCPSite(runner, settings.host, settings.port)
             try:
-                await site.start()
+                port = await listen(runner, settings.host, settings.port)
             except OSError as exc:
                 raise ConfigError(f"cannot listen on {settings.host}:{settings.port}: "
                                   f"{exc.strerror or exc}") from None
-            port = runner.addresses[0][1] if runner.addresses else settings.port
             _announce(settings, port, report.summary, len(gallery))
             await _until_stopped()
             print("streamer: shutting down, closing every session", file=sys.stderr)

@@ -18,7 +18,7 @@ from aiohttp import web
 from ..engine import Engine
 from . import control, signaling
 from .context import CONTEXT, ServerContext
-from .http import error_middleware
+from .http import BODY_TIMEOUT, error_middleware
 from .previews import PreviewMaker
 from .security import SESSION_ID_PATTERN, headers_middleware, local_host_middleware, token_middleware
 from .sessions import SessionRegistry
@@ -58,6 +58,7 @@ def create_app(engine: Engine, settings: ServerSettings, gallery: Gallery | None
         client_max_size=settings.max_upload_bytes + 64 * 1024,
     )
     app[CONTEXT] = context
+    app[BODY_TIMEOUT] = settings.body_timeout
     assets = _load_assets()
 
     async def page(request: web.Request) -> web.Response:

@@ -279,7 +279,7 @@ class Session:
             return
         try:
             data = json.loads(message)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested deeper than json allows
             data = None
         if not isinstance(data, dict):
             self._send({"type": "error", "error": "messages must be JSON objects"})

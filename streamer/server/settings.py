@@ -66,6 +66,9 @@ class ServerSettings:
     :param max_upload_pixels: largest style image accepted, in pixels (checked before decoding).
     :param idle_timeout: seconds without video from a connected peer before its session is freed.
     :param connect_timeout: seconds a new session may take to deliver its first frame.
+    :param header_timeout: seconds a connection may take to send a request's headers (from
+        connecting, or from its previous response) before it is closed.
+    :param body_timeout: seconds a request body may pause before the request is refused (408).
     :param ice_hosts: addresses to offer as ICE host candidates (``--ice-host``); by default
         the loopback address with a loopback ``host``, else every interface address.
     """
@@ -82,6 +85,8 @@ class ServerSettings:
     max_upload_pixels: int = 16_000_000
     idle_timeout: float = 5.0
     connect_timeout: float = 10.0
+    header_timeout: float = 10.0
+    body_timeout: float = 10.0
     ice_hosts: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
@@ -98,7 +103,7 @@ class ServerSettings:
             raise ConfigError("the token must be at least 8 characters")
         if self.max_upload_bytes < 1 or self.max_upload_pixels < 1:
             raise ConfigError("upload limits must be positive")
-        if self.idle_timeout <= 0 or self.connect_timeout <= 0:
+        if min(self.idle_timeout, self.connect_timeout, self.header_timeout, self.body_timeout) <= 0:
             raise ConfigError("timeouts must be positive")
         object.__setattr__(self, "ice_hosts", tuple(parse_ice_host(a) for a in self.ice_hosts))
         if not is_loopback(self.host) and self.token is None and not self.insecure:

@@ -21,7 +21,6 @@ from typing import Any
 
 import aiohttp
 import numpy as np
-from aiohttp import web
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from av import VideoFrame
@@ -31,6 +30,7 @@ from streamer.engine import Engine
 from streamer.server import Gallery, GalleryStyle, ServerSettings, create_app
 from streamer.server.context import CONTEXT, ServerContext
 from streamer.server.ice import host_candidates
+from streamer.server.runner import create_runner, listen
 
 CLOCK = 90_000
 LOOPBACK = ("127.0.0.1",)
@@ -155,11 +155,9 @@ async def running_server(engine: Engine, settings: ServerSettings | None = None,
     """Serve ``engine`` on 127.0.0.1 (a free port) for the duration of the block."""
     settings = settings or ServerSettings(port=0, size=ProcessingSize(128))
     app = create_app(engine, settings, gallery or await make_gallery(engine))
-    runner = web.AppRunner(app, handle_signals=False, access_log=None)
+    runner = create_runner(app, settings)
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
+    port = await listen(runner, "127.0.0.1", 0)
     try:
         async with aiohttp.ClientSession() as http:
             yield Server(f"http://127.0.0.1:{port}", app[CONTEXT], http, settings.token)
@@ -297,6 +295,10 @@ class Caller:
 
     def send(self, message: dict[str, Any]) -> None:
         self.channel.send(json.dumps(message))
+
+    def send_text(self, text: str) -> None:
+        """Send ``text`` as it is (not necessarily JSON) on the data channel."""
+        self.channel.send(text)
 
     async def close(self) -> None:
         """Hang up and stop reading."""
