@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+from dataclasses import dataclass, field
 
 from aiohttp import web
 
@@ -26,6 +27,9 @@ class ServerContext:
     gallery: Gallery
     registry: SessionRegistry
     previews: PreviewMaker
+    #: uploaded style images being decoded and embedded at once (each holds ~100 MB while it
+    #: decodes, and a thread of the loop's default executor, which aiortc's encoders share)
+    upload_slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(2))
 
     def session(self, request: web.Request) -> Session:
         """The session named in the URL (404 if there is none)."""

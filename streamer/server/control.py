@@ -79,7 +79,8 @@ async def upload_style(request: web.Request) -> web.Response:
     check_image_pixels(data, ctx.settings.max_upload_pixels)
     apply = request.query.get("apply", "1") not in ("0", "false", "no")
     try:
-        name = await session.upload_style(data, apply)
+        async with ctx.upload_slots:
+            name = await session.upload_style(data, apply)
     except StreamerError as exc:
         raise ApiError(400, str(exc)) from None
     return json_response({"name": name, **session.snapshot()}, 201)

@@ -7,6 +7,8 @@ one waiting frame and drops older ones; its results are what the outgoing track 
 
 from __future__ import annotations
 
+import asyncio
+
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from ..errors import EngineClosedError, StyleError
@@ -36,7 +38,7 @@ class VideoPump:
                 video = await track.recv()
             except MediaStreamError:
                 return "the client's video track ended"
-            frame = frame_from_video(video, seq)  # type: ignore[arg-type]
+            frame = await asyncio.to_thread(frame_from_video, video, seq)  # type: ignore[arg-type]
             seq += 1
             self.latest = frame
             self.last_frame_at = frame.captured_at

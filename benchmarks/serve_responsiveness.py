@@ -1,0 +1,140 @@
+"""Does `streamer serve` stay responsive while it works? /api/info latency under load.
+
+The server runs in this process on 127.0.0.1; ``--sessions`` aiortc callers stream a moving
+640x480 picture at 30 fps from a second process; a third process times ``GET /api/info`` every
+50 ms and uploads unique 16-megapixel style images (PNG) back to back to one session (each is
+decoded and embedded: the cache cannot answer). Target: p99 of /api/info <= 50 ms.
+
+Also measured in the server: how late the event loop runs a 10 ms timer (its lag: anything
+that blocks the loop shows here), and the frames per second each session got back.
+
+    python benchmarks/serve_responsiveness.py --model fast --seconds 60
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import statistics
+import sys
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from serve_load import percentile, spawn  # noqa: E402
+
+from streamer.config import ProcessingSize  # noqa: E402
+from streamer.engine import Engine  # noqa: E402
+from streamer.inference.backends import BackendOptions  # noqa: E402
+from streamer.server import ServerSettings  # noqa: E402
+from tests.server.harness import running_server  # noqa: E402
+
+TARGET_P99_MS = 50.0
+
+
+class LoopLag:
+    """How late the running loop wakes a ``period`` timer (ms), sampled until stopped."""
+
+    def __init__(self, period: float = 0.01) -> None:
+        self.period = period
+        self.samples: list[float] = []
+        self._task: asyncio.Task[None] | None = None
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            due = loop.time() + self.period
+            await asyncio.sleep(self.period)
+            self.samples.append(1000 * max(0.0, loop.time() - due))
+
+    def start(self) -> None:
+        self._task = asyncio.ensure_future(self._run())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+
+async def measure(args: argparse.Namespace) -> dict[str, Any]:
+    """One run: callers stream, the prober probes and uploads, for ``args.seconds``."""
+    engine = Engine.create(args.model, BackendOptions(backend="cpu", threads=args.threads), max_batch=4,
+                           use_disk_cache=False)
+    report = await engine.start()
+    settings = ServerSettings(port=0, size=ProcessingSize.parse(args.size), max_sessions=args.sessions,
+                              max_upload_bytes=64 * 1024 * 1024, max_upload_pixels=16_000_000)
+    try:
+        async with running_server(engine, settings) as server, \
+                spawn("callers", server.url, "--sessions", str(args.sessions)) as callers:
+            line = await asyncio.wait_for(callers.lines.get(), 180)
+            if not line.startswith("SESSIONS"):
+                raise RuntimeError(f"the callers did not connect: {line!r}")
+            upload_to = line.split()[1]
+            lag = LoopLag()
+            async with spawn("probe", server.url, "--upload-megapixels", str(args.megapixels)) as prober:
+                await asyncio.sleep(2.0)  # the prober makes its image first
+                lag.start()
+                prober.tell(f"SESSION {upload_to}")
+                await asyncio.sleep(args.seconds)
+                await lag.stop()
+                probe = await prober.finish()
+            fps = (await callers.finish())["fps"]
+    finally:
+        await engine.stop(drain=False)
+    api = probe["api_ms"]
+    return {
+        "backend": report.summary,
+        "api_p50": percentile(api, 0.5), "api_p99": percentile(api, 0.99), "api_max": max(api, default=float("nan")),
+        "api_count": len(api), "api_errors": probe["api_errors"],
+        "lag_p99": percentile(lag.samples, 0.99), "lag_max": max(lag.samples, default=float("nan")),
+        "uploads": probe["uploads"]["statuses"],
+        "upload_ms": statistics.fmean(probe["uploads"]["ms"] or [float("nan")]),
+        "upload_bytes": probe["uploads"].get("bytes", 0),
+        "fps_min": min(fps, default=float("nan")), "fps_mean": statistics.fmean(fps or [float("nan")]),
+    }
+
+
+def main(args: argparse.Namespace) -> int:
+    """Measure and print a markdown table row."""
+    load = os.getloadavg()[0]
+    r = asyncio.run(measure(args))
+    cores = len(os.sched_getaffinity(0))
+    print(f"\n`streamer serve` responsiveness: model `{args.model}`, {r['backend']}, {args.sessions} sessions "
+          f"of 640x480 at 30 fps (callers in a second process), {args.megapixels:g}-megapixel PNG uploads "
+          f"({r['upload_bytes'] / 1e6:.2f} MB each, unique) back to back from a third, {args.seconds:g} s, "
+          f"{cores} cores ({platform.machine()}), load average {load:.1f} at the start.\n")
+    print("| /api/info p50 / p99 / max | requests | event-loop lag p99 / max | uploads (status: count) | "
+          "upload time (mean) | fps per session (slowest / mean) |")
+    print("|---:|---:|---:|---|---:|---:|")
+    uploads = ", ".join(f"{k}: {v}" for k, v in sorted(r["uploads"].items()))
+    print(f"| {r['api_p50']:.1f} / {r['api_p99']:.1f} / {r['api_max']:.1f} ms | {r['api_count']} | "
+          f"{r['lag_p99']:.1f} / {r['lag_max']:.1f} ms | {uploads} | {r['upload_ms'] / 1000:.1f} s | "
+          f"{r['fps_min']:.1f} / {r['fps_mean']:.1f} |")
+    verdict = "met" if r["api_p99"] <= TARGET_P99_MS else "NOT met"
+    print(f"\n/api/info p99 {r['api_p99']:.1f} ms: target <= {TARGET_P99_MS:g} ms {verdict}."
+          + (f" API errors: {r['api_errors']}" if r["api_errors"] else ""))
+    return 0
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Command-line options."""
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("--model", default="fast")
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 2)
+    parser.add_argument("--size", default="256", help="processing size (default: %(default)s)")
+    parser.add_argument("--sessions", type=int, default=4)
+    parser.add_argument("--megapixels", type=float, default=16.0)
+    parser.add_argument("--seconds", type=float, default=60.0)
+    return parser.parse_args(argv)
+
+
+if __name__ == "__main__":
+    import logging
+
+    logging.basicConfig(level=logging.WARNING)
+    sys.exit(main(parse_args()))
