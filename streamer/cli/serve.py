@@ -17,6 +17,7 @@ from .loop import run_async
 if TYPE_CHECKING:  # aiortc and aiohttp are the optional webrtc extra
     from ..engine import Engine
     from ..server import ServerSettings
+    from ..server.tls import Certificate
 
 __all__ = ["add_arguments", "run"]
 
@@ -40,6 +41,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                      help="offer only this address of this machine for the media (ICE host candidate; "
                           "repeatable). Default: the loopback address when --host is loopback, "
                           "else every interface address")
+    tls = parser.add_argument_group("HTTPS (browsers give the camera only to https:// pages, or to localhost)")
+    tls.add_argument("--tls-cert", metavar="FILE", help="serve HTTPS with this certificate (chain), PEM")
+    tls.add_argument("--tls-key", metavar="FILE", help="the private key of --tls-cert, PEM")
+    tls.add_argument("--tls-self-signed", action="store_true",
+                     help="serve HTTPS with a certificate made at start (browsers warn once; check the "
+                          "SHA-256 fingerprint printed)")
     limits = parser.add_argument_group("sessions and limits")
     limits.add_argument("--max-sessions", type=int, default=4,
                         help="concurrent sessions; more get HTTP 503 (default: %(default)s)")
@@ -88,11 +95,33 @@ def run(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     check_bindable(settings.ice_hosts)
+    certificate = _certificate(args, settings)
     engine = create_engine(args, max_batch=4)
-    return run_async(_serve(engine, settings, args.style))
+    return run_async(_serve(engine, settings, args.style, certificate))
 
 
-async def _serve(engine: Engine, settings: ServerSettings, styles: list[str]) -> int:
+def _certificate(args: argparse.Namespace, settings: ServerSettings) -> Certificate | None:
+    from ..server.tls import load_certificate, self_signed_certificate
+
+    if args.tls_self_signed:
+        if args.tls_cert or args.tls_key:
+            raise ConfigError("give either --tls-cert/--tls-key or --tls-self-signed, not both")
+        return self_signed_certificate([settings.host, *settings.ice_hosts, *_interface_addresses(settings)])
+    if bool(args.tls_cert) != bool(args.tls_key):
+        raise ConfigError("--tls-cert and --tls-key go together (the certificate and its private key)")
+    return load_certificate(args.tls_cert, args.tls_key) if args.tls_cert else None
+
+
+def _interface_addresses(settings: ServerSettings) -> list[str]:
+    """This machine's addresses, when the server listens on all of them."""
+    if settings.host not in ("0.0.0.0", "::", "[::]"):
+        return []
+    import ifaddr  # aioice's dependency
+
+    return [ip.ip if isinstance(ip.ip, str) else ip.ip[0] for adapter in ifaddr.get_adapters() for ip in adapter.ips]
+
+
+async def _serve(engine: Engine, settings: ServerSettings, styles: list[str], certificate: Certificate | None) -> int:
     from ..server import create_app
     from ..server.runner import create_runner, listen
     from ..server.styling import build_gallery
@@ -105,11 +134,12 @@ async def _serve(engine: Engine, settings: ServerSettings, styles: list[str]) ->
         await runner.setup()
         try:
             try:
-                port = await listen(runner, settings.host, settings.port)
+                port = await listen(runner, settings.host, settings.port,
+                                    certificate.context if certificate else None)
             except OSError as exc:
                 raise ConfigError(f"cannot listen on {settings.host}:{settings.port}: "
                                   f"{exc.strerror or exc}") from None
-            _announce(settings, port, report.summary, len(gallery))
+            _announce(settings, port, report.summary, len(gallery), certificate)
             await _until_stopped()
             print("streamer: shutting down, closing every session", file=sys.stderr)
         finally:
@@ -119,13 +149,23 @@ async def _serve(engine: Engine, settings: ServerSettings, styles: list[str]) ->
     return 0
 
 
-def _announce(settings: ServerSettings, port: int, backend: str, styles: int) -> None:
+def _announce(settings: ServerSettings, port: int, backend: str, styles: int,
+              certificate: Certificate | None) -> None:
+    from ..server import is_loopback
+
     host = settings.host if ":" not in settings.host else f"[{settings.host}]"
     if host in ("0.0.0.0", "[::]"):
         host = "THIS-MACHINE"
-    url = f"http://{host}:{port}/" + (f"#token={settings.token}" if settings.token else "")
+    scheme = "https" if certificate else "http"
+    url = f"{scheme}://{host}:{port}/" + (f"#token={settings.token}" if settings.token else "")
     print(f"streamer: {backend}; processing size {settings.size}; {styles} gallery styles; "
           f"up to {settings.max_sessions} sessions", file=sys.stderr)
+    if certificate is not None and certificate.self_signed:
+        print(f"streamer: self-signed certificate, SHA-256 fingerprint {certificate.fingerprint} "
+              "(the browser warns once: check that it shows this fingerprint before accepting)", file=sys.stderr)
+    if certificate is None and not is_loopback(settings.host):
+        print("streamer: plain http: browsers on other machines refuse the camera to it; use "
+              "--tls-self-signed, --tls-cert/--tls-key, or an HTTPS reverse proxy (see README)", file=sys.stderr)
     print(f"streamer: open {url}  (Ctrl-C to stop)", flush=True)
 
 

@@ -13,6 +13,7 @@ import fractions
 import io
 import itertools
 import json
+import ssl
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable
@@ -31,6 +32,7 @@ from streamer.server import Gallery, GalleryStyle, ServerSettings, create_app
 from streamer.server.context import CONTEXT, ServerContext
 from streamer.server.ice import host_candidates
 from streamer.server.runner import create_runner, listen
+from streamer.server.tls import Certificate
 
 CLOCK = 90_000
 LOOPBACK = ("127.0.0.1",)
@@ -151,16 +153,18 @@ class Server:
 
 @contextlib.asynccontextmanager
 async def running_server(engine: Engine, settings: ServerSettings | None = None,
-                         gallery: Gallery | None = None) -> AsyncIterator[Server]:
-    """Serve ``engine`` on 127.0.0.1 (a free port) for the duration of the block."""
+                         gallery: Gallery | None = None, tls: Certificate | None = None) -> AsyncIterator[Server]:
+    """Serve ``engine`` on 127.0.0.1 (a free port) for the duration of the block; over HTTPS
+    with ``tls`` (the client trusts that certificate and no other)."""
     settings = settings or ServerSettings(port=0, size=ProcessingSize(128))
     app = create_app(engine, settings, gallery or await make_gallery(engine))
     runner = create_runner(app, settings)
     await runner.setup()
-    port = await listen(runner, "127.0.0.1", 0)
+    port = await listen(runner, "127.0.0.1", 0, tls.context if tls else None)
+    trust = ssl.create_default_context(cadata=tls.pem.decode()) if tls else None
     try:
-        async with aiohttp.ClientSession() as http:
-            yield Server(f"http://127.0.0.1:{port}", app[CONTEXT], http, settings.token)
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=trust if trust else True)) as http:
+            yield Server(f"{'https' if tls else 'http'}://127.0.0.1:{port}", app[CONTEXT], http, settings.token)
     finally:
         await runner.cleanup()
 

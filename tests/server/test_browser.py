@@ -24,6 +24,7 @@ import pytest
 
 from streamer.config import ProcessingSize
 from streamer.server import ServerSettings
+from streamer.server.tls import self_signed_certificate
 
 from .harness import checker, ice_addresses, mean_abs_diff, png_bytes, run, running_server, started_engine
 from .netns import loopback_only_host
@@ -92,71 +93,74 @@ async def chromium_page(pw: Any, executable: str, args: list[str] | None = None)
             await context.close()
 
 
-def test_browser_when_page_opened_then_stylized_video_plays_and_styles_switch(model: str) -> None:
+@pytest.mark.parametrize("scheme", ["http", "https"])
+def test_browser_when_page_opened_then_stylized_video_plays_and_styles_switch(model: str, scheme: str) -> None:
     executable = chromium_path()
     playwright = pytest.importorskip("playwright.async_api", reason="the Python playwright package is missing")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    # https: a certificate made at start, as `streamer serve --tls-self-signed` does; the
+    # browser is told to accept it (a user clicks through the warning once)
+    tls = self_signed_certificate() if scheme == "https" else None
+    args = CHROMIUM_ARGS + (["--ignore-certificate-errors"] if tls else [])
 
     async def scenario() -> dict:
         settings = ServerSettings(port=0, size=ProcessingSize(128), token=TOKEN)
-        async with started_engine(model) as engine, running_server(engine, settings) as server, \
-                playwright.async_playwright() as pw:
+        async with started_engine(model) as engine, running_server(engine, settings, tls=tls) as server, \
+                playwright.async_playwright() as pw, chromium_page(pw, executable, args) as page:
             first, second = server.style_names
-            with tempfile.TemporaryDirectory(prefix="streamer-chromium-") as profile:
-                context = await pw.chromium.launch_persistent_context(
-                    profile, executable_path=executable, headless=True, args=CHROMIUM_ARGS)
-                try:
-                    page = await context.new_page()
-                    console: list[str] = []
-                    page.on("console", lambda m: console.append(f"{m.type}: {m.text}"))
-                    opened = time.monotonic()
-                    await page.goto(f"{server.url}/#token={TOKEN}")
-                    try:
-                        await page.wait_for_function(
-                            "() => document.getElementById('remote').videoWidth > 0"
-                            " && window.streamer.connection === 'connected'", timeout=60_000)
-                    except Exception as exc:
-                        await page.screenshot(path=str(ARTIFACTS / "failed_start.png"))
-                        raise AssertionError(f"video did not start ({exc}); console: {console}") from None
-                    first_video = time.monotonic() - opened
-                    width = await page.evaluate("document.getElementById('remote').videoWidth")
-                    await _wait_frames(page, 5)
-                    camera = await _grab(page, "local")
-                    first_a = await _grab(page, "remote")
-                    await _wait_frames(page, 3)
-                    first_b = await _grab(page, "remote")
-                    assert await page.evaluate("window.streamer.selected") == first
+            console: list[str] = []
+            page.on("console", lambda m: console.append(f"{m.type}: {m.text}"))
+            opened = time.monotonic()
+            await page.goto(f"{server.url}/#token={TOKEN}")
+            try:
+                await page.wait_for_function(
+                    "() => document.getElementById('remote').videoWidth > 0"
+                    " && window.streamer.connection === 'connected'", timeout=60_000)
+            except Exception as exc:
+                await page.screenshot(path=str(ARTIFACTS / f"failed_start_{scheme}.png"))
+                raise AssertionError(f"video did not start ({exc}); console: {console}") from None
+            first_video = time.monotonic() - opened
+            width = await page.evaluate("document.getElementById('remote').videoWidth")
+            # the session counter follows the server (it said 0/4 while connected)
+            await page.wait_for_function(
+                "() => document.getElementById('server-info').textContent.includes(' 1/')", timeout=10_000)
+            counter = await page.evaluate("document.getElementById('server-info').textContent")
+            await _wait_frames(page, 5)
+            camera = await _grab(page, "local")
+            first_a = await _grab(page, "remote")
+            await _wait_frames(page, 3)
+            first_b = await _grab(page, "remote")
+            assert await page.evaluate("window.streamer.selected") == first
 
-                    await page.click(f'#gallery button[data-style="{second}"]')
-                    await page.wait_for_function(
-                        "(name) => window.streamer.styleAck && window.streamer.styleAck.style === name",
-                        arg=second, timeout=30_000)
-                    await _wait_frames(page, 5)
-                    switched = await _grab(page, "remote")
-                    shot = ARTIFACTS / "serve_page.png"
-                    await page.screenshot(path=str(shot), full_page=True)
-                    meters = await page.evaluate(
-                        "[document.getElementById('fps').textContent, document.getElementById('rtt').textContent]")
+            await page.click(f'#gallery button[data-style="{second}"]')
+            await page.wait_for_function(
+                "(name) => window.streamer.styleAck && window.streamer.styleAck.style === name",
+                arg=second, timeout=30_000)
+            await _wait_frames(page, 5)
+            switched = await _grab(page, "remote")
+            shot = ARTIFACTS / f"serve_page_{scheme}.png"
+            await page.screenshot(path=str(shot), full_page=True)
+            meters = await page.evaluate(
+                "['fps', 'rtt', 'latency', 'dropped'].map((id) => document.getElementById(id).textContent)")
 
-                    uploaded = None
-                    if engine.model_set.predictor is not None:
-                        image = ARTIFACTS / "upload_style.png"
-                        image.write_bytes(png_bytes(checker(200, 200)[::-1].copy()))
-                        await page.set_input_files("#upload", str(image))
-                        await page.wait_for_function(
-                            "() => window.streamer.styleAck && window.streamer.styleAck.style.startsWith('upload-')",
-                            timeout=30_000)
-                        uploaded = await page.evaluate("window.streamer.styleAck.style")
-                    session_count = len(server.registry)
-                    server_ice = ice_addresses(next(iter(server.registry)).pc)
-                    errors = await page.evaluate("window.streamer.errors")
-                    await page.close(run_before_unload=True)  # the tab goes away
-                    freed_after = await server.wait_sessions(0, limit=20)
-                finally:
-                    await context.close()
+            uploaded = None
+            if engine.model_set.predictor is not None:
+                image = ARTIFACTS / "upload_style.png"
+                image.write_bytes(png_bytes(checker(200, 200)[::-1].copy()))
+                await page.set_input_files("#upload", str(image))
+                await page.wait_for_function(
+                    "() => window.streamer.styleAck && window.streamer.styleAck.style.startsWith('upload-')",
+                    timeout=30_000)
+                uploaded = await page.evaluate("window.streamer.styleAck.style")
+            session_count = len(server.registry)
+            server_ice = ice_addresses(next(iter(server.registry)).pc)
+            errors = await page.evaluate("window.streamer.errors")
+            await page.close(run_before_unload=True)  # the tab goes away
+            freed_after = await server.wait_sessions(0, limit=20)
             return {"first_video": first_video, "width": width, "camera": camera, "first_a": first_a,
                     "first_b": first_b, "switched": switched, "shot": shot, "meters": meters, "uploaded": uploaded,
-                    "sessions": session_count, "server_ice": server_ice, "errors": errors, "freed_after": freed_after}
+                    "sessions": session_count, "server_ice": server_ice, "errors": errors, "freed_after": freed_after,
+                    "counter": counter, "url": server.url}
 
     r = run(scenario(), limit=240)
     stylized_vs_camera = mean_abs_diff(r["first_a"], r["camera"])
@@ -166,11 +170,13 @@ def test_browser_when_page_opened_then_stylized_video_plays_and_styles_switch(mo
           f"stylized vs camera {stylized_vs_camera:.1f}; "
           f"same style a moment later {same_style:.1f}; after the switch {across_styles:.1f}; "
           f"page shows fps {r['meters'][0]}, round trip {r['meters'][1]}; upload {r['uploaded']}; "
-          f"tab closed -> session freed after {r['freed_after']:.2f} s; server ICE addresses {r['server_ice']}")
+          f"tab closed -> session freed after {r['freed_after']:.2f} s; server ICE addresses {r['server_ice']}; "
+          f"{r['url']}; page says: {r['counter']}")
     assert r["width"] > 0 and r["sessions"] == 1
     assert stylized_vs_camera > 25.0, "the page shows the camera, not a stylized picture"
     assert across_styles > 2.0 * same_style + 5.0, "switching style from the page did not change the video"
-    assert r["meters"][0] not in ("", "–") and r["meters"][1].endswith("ms")
+    assert r["meters"][0] not in ("", "–") and r["meters"][1].endswith("ms") and r["meters"][2].endswith("ms")
+    assert r["url"].startswith(f"{scheme}://") and "1/4 sessions" in r["counter"]
     assert r["errors"] == []
     assert r["server_ice"]["local"] == ["127.0.0.1"], "the server offered more than loopback"
     if loopback_only_host():  # else Chromium also checks from its other interfaces' sockets

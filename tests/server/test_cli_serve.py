@@ -62,6 +62,52 @@ def test_serve_when_started_then_answers_and_stops_cleanly_on_sigterm(model: str
     assert "shutting down" in err and "Traceback" not in err
 
 
+def test_serve_when_tls_self_signed_then_https_with_printed_fingerprint(model: str) -> None:
+    import hashlib
+    import socket
+    import ssl
+
+    proc = _streamer("serve", "--port", "0", "--model", model, "--size", "128", "--tls-self-signed")
+    try:
+        line = proc.stdout.readline()  # type: ignore[union-attr]
+        match = re.search(r"open https://127\.0\.0\.1:(\d+)/", line)
+        assert match, (line, proc.stderr.read() if proc.poll() is not None else "")  # type: ignore[union-attr]
+        notes = ""
+        while "fingerprint" not in notes:
+            notes += proc.stderr.readline()  # type: ignore[union-attr]
+        printed = re.search(r"SHA-256 fingerprint ((?:[0-9A-F]{2}:){31}[0-9A-F]{2})", notes)
+        assert printed, notes
+        unverified = ssl.create_default_context()
+        unverified.check_hostname = False
+        unverified.verify_mode = ssl.CERT_NONE
+        with socket.create_connection(("127.0.0.1", int(match.group(1))), timeout=30) as raw, \
+                unverified.wrap_socket(raw) as tls:
+            der = tls.getpeercert(binary_form=True)
+            tls.sendall(b"GET /api/info HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+            answer = tls.recv(64)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    served = ":".join(f"{b:02X}" for b in hashlib.sha256(der).digest())
+    assert printed.group(1) == served
+    assert answer.startswith(b"HTTP/1.1 200")
+    assert proc.returncode == 0 and "Traceback" not in err
+
+
+def test_serve_when_tls_files_wrong_then_refuses_with_message(tmp_path: Path) -> None:
+    (tmp_path / "cert.pem").write_text("not a certificate")
+    for args, words in ((["--tls-cert", str(tmp_path / "cert.pem")], "go together"),
+                        (["--tls-cert", str(tmp_path / "cert.pem"), "--tls-key", str(tmp_path / "no.pem")],
+                         "no such file"),
+                        (["--tls-self-signed", "--tls-cert", "x", "--tls-key", "y"], "not both")):
+        proc = _streamer("serve", "--port", "0", *args)
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode == 1 and words in err and "Traceback" not in err, err
+
+
 def test_serve_when_port_taken_then_clear_message(model: str) -> None:
     import socket
 
