@@ -154,6 +154,15 @@ def test_browser_when_page_opened_then_stylized_video_plays_and_styles_switch(mo
                 uploaded = await page.evaluate("window.streamer.styleAck.style")
             session_count = len(server.registry)
             server_ice = ice_addresses(next(iter(server.registry)).pc)
+            # Stop: the meters clear and the counter follows; Start again connects again
+            await page.click("#stop")
+            await page.wait_for_function(
+                "() => document.getElementById('server-info').textContent.includes(' 0/')"
+                " && document.getElementById('fps').textContent === '–'", timeout=10_000)
+            await page.click("#start")
+            await page.wait_for_function(
+                "() => window.streamer.connection === 'connected'"
+                " && document.getElementById('server-info').textContent.includes(' 1/')", timeout=60_000)
             errors = await page.evaluate("window.streamer.errors")
             await page.close(run_before_unload=True)  # the tab goes away
             freed_after = await server.wait_sessions(0, limit=20)

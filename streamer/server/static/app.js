@@ -351,6 +351,7 @@ function stop() {
   forgetUploads();
   state.sessionId = null;
   state.channelOpen = false;
+  state.connection = "closed";
   $("start").disabled = false;
   $("stop").disabled = true;
   $("upload").disabled = true;
