@@ -20,7 +20,6 @@ import argparse
 import asyncio
 import contextlib
 import http.client
-import io
 import json
 import os
 import sys
@@ -167,19 +166,10 @@ async def _wait_stop(commands: asyncio.Queue[str]) -> None:
 
 # -- the prober -------------------------------------------------------------------------------
 def _style_image(megapixels: float) -> bytes:
-    """A PNG of ``megapixels`` (smooth, so it is small in bytes but as costly to decode as any)."""
-    import numpy as np
-    from PIL import Image
+    """A PNG of ``megapixels`` (small in bytes, as costly to decode as any of its size)."""
+    from tests.server.harness import smooth_png
 
-    side = int((megapixels * 1e6) ** 0.5)
-    ramp = (np.arange(side, dtype=np.uint32) * 255 // max(side - 1, 1)).astype(np.uint8)
-    image = np.empty((side, side, 3), np.uint8)
-    image[..., 0] = ramp[None, :]
-    image[..., 1] = ramp[:, None]
-    image[..., 2] = 128
-    out = io.BytesIO()
-    Image.fromarray(image).save(out, format="PNG")
-    return out.getvalue()
+    return smooth_png(int((megapixels * 1e6) ** 0.5))
 
 
 def unique_png(png: bytes, index: int) -> bytes:

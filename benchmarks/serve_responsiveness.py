@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import platform
 import statistics
 import sys
 from pathlib import Path
@@ -28,6 +27,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from serve_load import percentile, spawn  # noqa: E402
 
+from streamer.bench import machine_description  # noqa: E402
 from streamer.config import ProcessingSize  # noqa: E402
 from streamer.engine import Engine  # noqa: E402
 from streamer.inference.backends import BackendOptions  # noqa: E402
@@ -103,11 +103,10 @@ def main(args: argparse.Namespace) -> int:
     """Measure and print a markdown table row."""
     load = os.getloadavg()[0]
     r = asyncio.run(measure(args))
-    cores = len(os.sched_getaffinity(0))
     print(f"\n`streamer serve` responsiveness: model `{args.model}`, {r['backend']}, {args.sessions} sessions "
           f"of 640x480 at 30 fps (callers in a second process), {args.megapixels:g}-megapixel PNG uploads "
           f"({r['upload_bytes'] / 1e6:.2f} MB each, unique) back to back from a third, {args.seconds:g} s, "
-          f"{cores} cores ({platform.machine()}), load average {load:.1f} at the start.\n")
+          f"{machine_description()}, load average {load:.1f} at the start.\n")
     print("| /api/info p50 / p99 / max | requests | event-loop lag p99 / max | uploads (status: count) | "
           "upload time (mean) | fps per session (slowest / mean) |")
     print("|---:|---:|---:|---|---:|---:|")

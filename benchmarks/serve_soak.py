@@ -23,7 +23,6 @@ import ctypes
 import gc
 import logging
 import os
-import platform
 import statistics
 import sys
 import threading
@@ -37,6 +36,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from serve_load import percentile, spawn  # noqa: E402
 
+from streamer.bench import machine_description  # noqa: E402
 from streamer.config import ProcessingSize  # noqa: E402
 from streamer.engine import Engine  # noqa: E402
 from streamer.inference.backends import BackendOptions  # noqa: E402
@@ -155,10 +155,9 @@ def main(args: argparse.Namespace) -> int:
     """Run and print the figures as a markdown table."""
     load = os.getloadavg()[0]
     r = asyncio.run(soak(args))
-    cores = len(os.sched_getaffinity(0))
     print(f"\n`streamer serve` soak: {r['minutes']:g} min, model `{args.model}`, {r['backend']}, "
           f"sets of {args.sessions} sessions of 640x480 at 30 fps streaming {args.cycle:g} s then leaving, "
-          f"the hostile-request barrage in rounds, /api/info every 50 ms; {cores} cores ({platform.machine()}), "
+          f"the hostile-request barrage in rounds, /api/info every 50 ms; {machine_description()}, "
           f"load average {load:.1f} at the start; warm-up {args.warmup:g} min.\n")
     print("| sessions (cycles) | RSS after warm-up → end (max) | RSS growth | tasks after warm-up → end | "
           "new threads | peer connections / engine streams left | /api/info p99 / worst | "

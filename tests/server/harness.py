@@ -58,6 +58,17 @@ def checker(height: int = 256, width: int = 256) -> np.ndarray:
     return image
 
 
+def smooth_png(side: int) -> bytes:
+    """A ``side`` x ``side`` PNG of smooth ramps: small in bytes, as costly to decode as any
+    image of that many pixels (3999: ~60 kB, 16 megapixels)."""
+    ramp = (np.arange(side, dtype=np.uint32) * 255 // max(side - 1, 1)).astype(np.uint8)
+    image = np.empty((side, side, 3), np.uint8)
+    image[..., 0] = ramp[None, :]
+    image[..., 1] = ramp[:, None]
+    image[..., 2] = 90
+    return png_bytes(image)
+
+
 def png_bytes(image: np.ndarray) -> bytes:
     """Encode an RGB array as PNG."""
     from PIL import Image

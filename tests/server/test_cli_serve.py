@@ -21,6 +21,18 @@ def _streamer(*args: str, **kwargs: object) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kwargs)  # type: ignore[call-overload]
 
 
+def _stop(proc: subprocess.Popen) -> str:
+    """SIGTERM (kill if it does not end in 60 s); returns what it wrote to stderr."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+    try:
+        _, err = proc.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        _, err = proc.communicate()
+    return err
+
+
 def test_serve_when_public_host_without_token_then_refuses_with_message() -> None:
     proc = _streamer("serve", "--host", "0.0.0.0", "--port", "0")
     out, err = proc.communicate(timeout=60)
@@ -52,12 +64,8 @@ def test_serve_when_started_then_answers_and_stops_cleanly_on_sigterm(model: str
         with urllib.request.urlopen(request, timeout=30) as response:
             info = json.load(response)
         assert info["model"] == model and info["sessions"] == 0
-        proc.send_signal(signal.SIGTERM)
-        _, err = proc.communicate(timeout=60)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
+        err = _stop(proc)
     assert proc.returncode == 0, err
     assert "shutting down" in err and "Traceback" not in err
 
@@ -85,12 +93,8 @@ def test_serve_when_tls_self_signed_then_https_with_printed_fingerprint(model: s
             der = tls.getpeercert(binary_form=True)
             tls.sendall(b"GET /api/info HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
             answer = tls.recv(64)
-        proc.send_signal(signal.SIGTERM)
-        _, err = proc.communicate(timeout=60)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
+        err = _stop(proc)
     served = ":".join(f"{b:02X}" for b in hashlib.sha256(der).digest())
     assert printed.group(1) == served
     assert answer.startswith(b"HTTP/1.1 200")

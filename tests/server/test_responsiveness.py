@@ -4,33 +4,16 @@ decoded, frames are converted): other requests and sessions are not frozen."""
 from __future__ import annotations
 
 import asyncio
-import io
 import time
-
-import numpy as np
 
 from streamer.config import ProcessingSize
 from streamer.server import ServerSettings
 
-from .harness import Caller, checker, run, running_server, started_engine
-
-
-def _big_png(side: int = 3999) -> bytes:
-    """A smooth ``side`` x ``side`` PNG: small in bytes (~60 kB), about a second to decode here."""
-    from PIL import Image
-
-    ramp = (np.arange(side, dtype=np.uint32) * 255 // (side - 1)).astype(np.uint8)
-    image = np.empty((side, side, 3), np.uint8)
-    image[..., 0] = ramp[None, :]
-    image[..., 1] = ramp[:, None]
-    image[..., 2] = 90
-    out = io.BytesIO()
-    Image.fromarray(image).save(out, format="PNG")
-    return out.getvalue()
+from .harness import Caller, checker, run, running_server, smooth_png, started_engine
 
 
 def test_upload_when_16_megapixel_image_then_event_loop_keeps_running(model: str) -> None:
-    data = _big_png()
+    data = smooth_png(3999)
 
     async def scenario() -> dict:
         settings = ServerSettings(port=0, size=ProcessingSize(128), max_upload_pixels=16_000_000)
