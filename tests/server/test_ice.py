@@ -80,3 +80,36 @@ def test_ice_host_when_not_an_address_of_this_machine_then_config_error() -> Non
     check_bindable(["127.0.0.1"])
     with pytest.raises(ConfigError, match="192.0.2.123"):
         check_bindable(["192.0.2.123"])  # TEST-NET-1: never assigned to this machine
+
+
+def test_offer_when_server_gathers_on_loopback_then_only_loopback_candidates_kept() -> None:
+    import re
+
+    from aiortc import RTCConfiguration, RTCPeerConnection
+
+    from streamer.server.negotiation import check_offer
+
+    from ..media import pattern_frame
+    from .harness import PatternTrack
+
+    async def offer() -> str:
+        pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        pc.addTrack(PatternTrack(lambda i: pattern_frame(i, 120, 160)))
+        sdp = await loopback_offer(pc)
+        await pc.close()
+        return sdp
+
+    loopback = run(offer())
+    line = next(x for x in loopback.splitlines() if x.startswith("a=candidate:"))
+    lan = line.replace(" 127.0.0.1 ", " 192.0.2.7 ").replace(line.split()[0], "a=candidate:lan", 1)
+    both = loopback.replace(line, line + "\r\n" + lan)
+    lan_only = loopback.replace(line, lan)
+
+    def addresses(sdp: str) -> set[str]:
+        return set(re.findall(r"a=candidate:\S+ \d+ \S+ \d+ (\S+) ", sdp))
+
+    assert addresses(check_offer(both).for_hosts(("127.0.0.1",)).sdp) == {"127.0.0.1"}
+    assert addresses(check_offer(both).for_hosts(None).sdp) == {"127.0.0.1", "192.0.2.7"}
+    assert addresses(check_offer(both).for_hosts(("192.0.2.2",)).sdp) == {"127.0.0.1", "192.0.2.7"}
+    # a caller with no loopback candidate (a browser without --allow-loopback...) keeps its own
+    assert addresses(check_offer(lan_only).for_hosts(("127.0.0.1",)).sdp) == {"192.0.2.7"}

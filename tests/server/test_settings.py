@@ -59,3 +59,23 @@ def test_parse_ice_server_when_turn_with_credentials() -> None:
 def test_parse_ice_server_when_malformed_then_config_error(url: str) -> None:
     with pytest.raises(ConfigError):
         parse_ice_server(url)
+
+
+@pytest.mark.parametrize(("host", "ice_hosts", "expected"), [
+    ("127.0.0.1", (), ("127.0.0.1",)),
+    ("::1", (), ("::1",)),
+    ("localhost", (), ("127.0.0.1", "::1")),
+    ("0.0.0.0", (), None),  # every interface address (aioice's default)
+    ("0.0.0.0", ("[fd00::2]", "192.0.2.2"), ("fd00::2", "192.0.2.2")),
+    ("127.0.0.1", ("127.0.0.2",), ("127.0.0.2",)),
+])
+def test_settings_when_bound_then_host_candidates_follow(host: str, ice_hosts: tuple[str, ...],
+                                                         expected: tuple[str, ...] | None) -> None:
+    settings = ServerSettings(host=host, insecure=True, ice_hosts=ice_hosts)
+    assert settings.host_candidate_addresses == expected
+
+
+def test_settings_when_timeouts_not_positive_then_config_error() -> None:
+    for field in ("header_timeout", "body_timeout"):
+        with pytest.raises(ConfigError, match="positive"):
+            ServerSettings(**{field: 0})
