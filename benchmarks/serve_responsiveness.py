@@ -8,16 +8,21 @@ decoded and embedded: the cache cannot answer). Target: p99 of /api/info <= 50 m
 Also measured in the server: how late the event loop runs a 10 ms timer (its lag: anything
 that blocks the loop shows here), and the frames per second each session got back.
 
-    python benchmarks/serve_responsiveness.py --model fast --seconds 60
+With ``--compare`` it first measures with that work run on the event loop, as the server did
+before (``asyncio.to_thread`` replaced by a direct call), then as it is now: a ratio from one run.
+
+    python benchmarks/serve_responsiveness.py --model fast --seconds 60 --compare
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import statistics
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +66,22 @@ class LoopLag:
             await asyncio.gather(self._task, return_exceptions=True)
 
 
+@contextlib.contextmanager
+def work_on_the_loop() -> Iterator[None]:
+    """Run what the server hands to ``asyncio.to_thread`` (image decode, frame colour
+    conversions) on the event loop instead, as the server did before: the comparison row."""
+    original = asyncio.to_thread
+
+    async def inline(func: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+        return func(*args, **kwargs)
+
+    asyncio.to_thread = inline  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        asyncio.to_thread = original
+
+
 async def measure(args: argparse.Namespace) -> dict[str, Any]:
     """One run: callers stream, the prober probes and uploads, for ``args.seconds``."""
     engine = Engine.create(args.model, BackendOptions(backend="cpu", threads=args.threads), max_batch=4,
@@ -100,20 +121,29 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def main(args: argparse.Namespace) -> int:
-    """Measure and print a markdown table row."""
+    """Measure and print a markdown table (a row per variant)."""
     load = os.getloadavg()[0]
-    r = asyncio.run(measure(args))
+    rows = []
+    for on_loop in ([True, False] if args.compare else [False]):
+        with work_on_the_loop() if on_loop else contextlib.nullcontext():
+            rows.append(("on the event loop (before)" if on_loop else "in threads (now)", asyncio.run(measure(args))))
+    r = rows[-1][1]
     print(f"\n`streamer serve` responsiveness: model `{args.model}`, {r['backend']}, {args.sessions} sessions "
           f"of 640x480 at 30 fps (callers in a second process), {args.megapixels:g}-megapixel PNG uploads "
           f"({r['upload_bytes'] / 1e6:.2f} MB each, unique) back to back from a third, {args.seconds:g} s, "
           f"{machine_description()}, load average {load:.1f} at the start.\n")
-    print("| /api/info p50 / p99 / max | requests | event-loop lag p99 / max | uploads (status: count) | "
-          "upload time (mean) | fps per session (slowest / mean) |")
-    print("|---:|---:|---:|---|---:|---:|")
-    uploads = ", ".join(f"{k}: {v}" for k, v in sorted(r["uploads"].items()))
-    print(f"| {r['api_p50']:.1f} / {r['api_p99']:.1f} / {r['api_max']:.1f} ms | {r['api_count']} | "
-          f"{r['lag_p99']:.1f} / {r['lag_max']:.1f} ms | {uploads} | {r['upload_ms'] / 1000:.1f} s | "
-          f"{r['fps_min']:.1f} / {r['fps_mean']:.1f} |")
+    print("| decode and conversions | /api/info p50 / p99 / max | requests | event-loop lag p99 / max | "
+          "uploads (status: count) | upload time (mean) | fps per session (slowest / mean) |")
+    print("|---|---:|---:|---:|---|---:|---:|")
+    for name, row in rows:
+        uploads = ", ".join(f"{k}: {v}" for k, v in sorted(row["uploads"].items()))
+        print(f"| {name} | {row['api_p50']:.1f} / {row['api_p99']:.1f} / {row['api_max']:.1f} ms | "
+              f"{row['api_count']} | {row['lag_p99']:.1f} / {row['lag_max']:.1f} ms | {uploads} | "
+              f"{row['upload_ms'] / 1000:.1f} s | {row['fps_min']:.1f} / {row['fps_mean']:.1f} |")
+    if len(rows) == 2:
+        before = rows[0][1]
+        print(f"\nIn threads vs on the loop, same run: /api/info p99 x{r['api_p99'] / before['api_p99']:.2f}, "
+              f"worst loop lag x{r['lag_max'] / before['lag_max']:.2f}.")
     verdict = "met" if r["api_p99"] <= TARGET_P99_MS else "NOT met"
     print(f"\n/api/info p99 {r['api_p99']:.1f} ms: target <= {TARGET_P99_MS:g} ms {verdict}."
           + (f" API errors: {r['api_errors']}" if r["api_errors"] else ""))
@@ -129,6 +159,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--sessions", type=int, default=4)
     parser.add_argument("--megapixels", type=float, default=16.0)
     parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--compare", action="store_true",
+                        help="first measure with that work on the event loop (as before), then as it is")
     return parser.parse_args(argv)
 
 
