@@ -216,9 +216,8 @@ def test_sessions_when_inference_fails_are_closed_with_the_reason_and_new_ones_r
                 # and new calls are refused with the reason, not left waiting
                 late = Caller.sending()
                 late.pc.addTrack(late.track)
-                await late.pc.setLocalDescription(await late.pc.createOffer())
                 status, body = await server.call("POST", "/api/sessions", json={
-                    "type": "offer", "sdp": late.pc.localDescription.sdp})
+                    "type": "offer", "sdp": await loopback_offer(late.pc)})
                 await caller.close()
                 await late.close()
                 return closed, session.close_reason, status, body
