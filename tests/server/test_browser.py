@@ -123,7 +123,7 @@ def test_browser_when_page_opened_then_stylized_video_plays_and_styles_switch(mo
             width = await page.evaluate("document.getElementById('remote').videoWidth")
             # the session counter follows the server (it said 0/4 while connected)
             await page.wait_for_function(
-                "() => document.getElementById('server-info').textContent.includes(' 1/')", timeout=10_000)
+                "() => document.getElementById('server-info').textContent.includes(' 1/')", timeout=30_000)
             counter = await page.evaluate("document.getElementById('server-info').textContent")
             await _wait_frames(page, 5)
             camera = await _grab(page, "local")
@@ -165,7 +165,7 @@ def test_browser_when_page_opened_then_stylized_video_plays_and_styles_switch(mo
             await page.click("#stop")
             await page.wait_for_function(
                 "() => document.getElementById('server-info').textContent.includes(' 0/')"
-                " && document.getElementById('fps').textContent === '–'", timeout=10_000)
+                " && document.getElementById('fps').textContent === '–'", timeout=30_000)
             await page.click("#start")
             await page.wait_for_function(
                 "() => window.streamer.connection === 'connected'"
