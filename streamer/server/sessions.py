@@ -48,6 +48,9 @@ MAX_MESSAGE_BYTES = 4096
 MONITOR_PERIOD = 0.5
 #: at close, how long the goodbye message may take to leave before the connection closes
 GOODBYE_FLUSH_SECONDS = 0.5
+CLIENT_SAID_GOODBYE = "the client said goodbye"  # a "bye" message on the data channel
+CLIENT_DELETED = "closed by the client"  # DELETE /api/sessions/ID
+CLIENT_ENDED = (CLIENT_SAID_GOODBYE, CLIENT_DELETED)
 
 
 class SessionLimitError(StreamerError):
@@ -176,7 +179,8 @@ class Session:
         self.close_reason = reason
         logger.info("session %s closing: %s", self.id[:8], reason)
         self._stream.close()
-        await self._say_goodbye(reason)
+        if reason not in CLIENT_ENDED:  # the page that ended it is not told its own news
+            await self._say_goodbye(reason)
         current = asyncio.current_task()
         tasks = [t for t in self._tasks if t is not current]
         for task in tasks:
@@ -295,7 +299,7 @@ class Session:
         elif kind == "stats":
             self._send({"type": "stats", **self.snapshot()})
         elif kind == "bye":
-            self._request_close(self, "the client said goodbye")
+            self._request_close(self, CLIENT_SAID_GOODBYE)
         else:
             self._send({"type": "error", "error": f"unknown message type {kind!r}"})
 

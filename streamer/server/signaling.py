@@ -17,7 +17,7 @@ from ..errors import EngineClosedError, StreamerError
 from .context import context_of
 from .http import ApiError, json_response, read_json
 from .negotiation import Offer, OfferError, accept_offer, answer_offer, check_offer, new_peer_connection
-from .sessions import Session, SessionLimitError
+from .sessions import CLIENT_DELETED, Session, SessionLimitError
 
 __all__ = ["close_session", "create_session", "get_session"]
 
@@ -88,5 +88,5 @@ async def close_session(request: web.Request) -> web.Response:
     """``DELETE /api/sessions/{id}`` (or ``POST .../close``): end the call and free it."""
     ctx = context_of(request)
     session = ctx.session(request)
-    await ctx.registry.close(session, "closed by the client")
+    await ctx.registry.close(session, CLIENT_DELETED)
     return json_response({"session_id": session.id, "state": session.state.value})

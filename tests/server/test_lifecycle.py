@@ -69,6 +69,8 @@ def test_session_when_client_says_bye_or_deletes_then_freed(model: str) -> None:
                     assert status == 200 and body["state"] == "closed"
                 await server.wait_sessions(0)
                 reasons.append(session.close_reason)
+                told = [m for m in caller.messages if m.get("type") == "closed"]
+                assert told == [], f"the server told the client its own goodbye: {told}"
                 status, _ = await server.call("GET", f"/api/sessions/{caller.session_id}")
                 assert status == 404
                 await caller.close()

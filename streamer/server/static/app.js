@@ -178,6 +178,7 @@ function onMessage(event) {
   } else if (message.type === "error") {
     showError(message.error);
   } else if (message.type === "closed") {
+    if (event.target !== channel) return;  // a session this page already stopped
     showError(`the server ended the session: ${message.reason}`);
     stop();
   }
