@@ -8,9 +8,10 @@ Each name is ``models/work/<config>/<name>.weights.h5`` (or a checkpoint directo
 ``ckpt_<name>``), run as a float Keras model at 384x384 on the first ``--contents`` val photos
 and all held-out styles, with the metrics of :func:`models.evaluate.quality` (Magenta fp16 as the
 reference: style/content distance, colour spread and grid peak ratios, each as the mean and the
-worst over styles); ``--release`` adds the shipped transforms. ``--int8`` also converts each to
-int8 (the release recipe) and reports its PSNR/SSIM to the float model and its own quality row.
-Prints a markdown table and writes it as JSON.
+worst over styles); ``--release`` adds the shipped transforms; ``--steadiness`` adds a quick
+warping-error and flicker check (:func:`models.evaluate.steadiness_figures` with ``quick``).
+``--int8`` also converts each to int8 (the release recipe) and reports its PSNR/SSIM to the
+float model and its own quality row. Prints markdown tables and writes them as JSON.
 """
 
 from __future__ import annotations
@@ -55,6 +56,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("names", nargs="*", help="weights names (see above)")
     parser.add_argument("--release", action="store_true",
                         help="also run the shipped transforms of models/release (release_fp16, release_int8)")
+    parser.add_argument(
+        "--steadiness",
+        action="store_true",
+        help="also warping error (one run of 8 frames per shared clip) and flicker (2 stills), 2 styles",
+    )
     parser.add_argument("--config", choices=sorted(CONFIGS), default="full")
     parser.add_argument("--work", type=Path, help="work directory root (default models/work)")
     parser.add_argument("--contents", type=int, default=12)
@@ -117,6 +123,11 @@ def main(argv: list[str] | None = None) -> None:
     out = args.out or work / "compare.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(rows, indent=1) + "\n")
+    if args.steadiness:
+        ours = {c.name: c.stylize for c in candidates if c.predictor == "teacher" and c.name != "magenta_fp16"}
+        stills = [evaluate.content_square(path) for path in contents[:2]]
+        steady = evaluate.steadiness_figures(ours, stills, quick=True)
+        out.with_name(f"{out.stem}_steadiness.json").write_text(json.dumps(steady, indent=1) + "\n")
     quality_rows = {name: row for name, row in rows.items() if not name.startswith("cosine_")}
     title = f"{len(contents)} val photos x {len(styles)} held-out styles, {evaluate.EVAL_SIZE}x{evaluate.EVAL_SIZE}"
     print("\n".join(evaluate.quality_md(title, quality_rows)))
@@ -125,6 +136,8 @@ def main(argv: list[str] | None = None) -> None:
             print(f"{name}: " + ", ".join(f"{k} {v:.4f}" for k, v in row.items()))
         elif "int8_psnr" in row:
             print(f"{name}: int8 vs float PSNR {row['int8_psnr']:.2f} dB, SSIM {row['int8_ssim']:.4f}")
+    if args.steadiness:
+        print("\n".join(evaluate.steadiness_md(steady)))
 
 
 if __name__ == "__main__":

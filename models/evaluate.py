@@ -17,23 +17,23 @@ import logging
 import math
 import os
 import platform
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 
-from models import benchmark, catalogue, metrics, picture_metrics
+from models import benchmark, catalogue, metrics, picture_metrics, sheets, steadiness
 from models.config import CONFIGS, SIZE_MULTIPLE, work_dir
-from models.imaging import center_square, load_rgb, resize, save_rgb, style_input, to_float, to_uint8
+from models.imaging import center_square, load_rgb, resize, style_input, to_float
 from models.litert import Predictor, Transform, magenta_at_size
 from models.paths import CARDS_DIR, RELEASE_DIR, shared_model
+from models.stylizers import EVAL_SIZE, Stylizer, magenta_stylizer, single_stylizer
 from models.teacher import Teacher
 
 log = logging.getLogger(__name__)
 
-EVAL_SIZE = 384
 SHEET_STYLES = (
     "pd_starry_night.jpg",
     "pd_wave_crop.jpg",
@@ -42,9 +42,10 @@ SHEET_STYLES = (
     "tfexample_style8.jpg",
 )
 SHEET_CONTENT = 3
+SHEET_POOL = 16
+CLIP_SOURCE, CLIP_STYLE, CLIP_SECONDS, CLIP_SHORT_SIDE = "cockatoo.mp4", "pd_starry_night.jpg", 3.0, 256
+STILL_PHOTOS = 4
 PER_STYLE_TABLES = ("ours_int8", "ours_fp16")
-
-Stylizer = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
 @dataclass
@@ -54,16 +55,6 @@ class Candidate:
     name: str
     stylize: Stylizer
     predictor: str = "teacher"
-
-
-def single_stylizer(transform: Transform) -> Stylizer:
-    """One image at a time through a TFLite transform."""
-    return lambda image, embedding: transform(image[None], embedding.reshape(1, 1, 1, 100))[0]
-
-
-def magenta_stylizer(kind: str, size: int = EVAL_SIZE) -> Stylizer:
-    """Magenta's ``fp16`` or ``int8`` transfer model, rewritten for ``size`` x ``size``."""
-    return single_stylizer(Transform(magenta_at_size(shared_model(f"{kind}_transfer"), size, size)))
 
 
 def release_transforms(release: Path = RELEASE_DIR) -> dict[str, Transform]:
@@ -288,32 +279,66 @@ def speed_and_coverage(release: Path, repeats: int) -> dict[str, object]:
     }
 
 
-def contact_sheets(
-    candidates: list[Candidate], predictor: Predictor, contents: list[Path], out: Path, tile: int = 160
-) -> list[Path]:
-    """One JPEG per style: rows of content | Magenta fp16 | ours int8 | ours int8 + own predictor."""
+def contact_sheets(candidates: list[Candidate], predictor: Predictor, out: Path) -> list[Path]:
+    """One JPEG per style of :data:`SHEET_STYLES`: content | Magenta fp16 | ours int8 | ours int8 +
+    own predictor, on the :data:`SHEET_CONTENT` val photos (of the first :data:`SHEET_POOL`) with
+    the flattest areas, each row followed by 1:1 crops of that area (:mod:`models.sheets`)."""
     by_name = {c.name: c for c in candidates}
     columns = ("magenta_fp16", "ours_int8", "ours_int8+our_predictor")
     teacher = Teacher()
+    photos = {path.name: content_square(path) for path in catalogue.content_images("val")[:SHEET_POOL]}
+    contents = [photos[name] for name in sheets.flattest_photos(photos, SHEET_CONTENT)]
     out.mkdir(parents=True, exist_ok=True)
     written = []
     for style_name in SHEET_STYLES:
         style = load_rgb(catalogue.style_dir() / style_name)
         embeddings = {"teacher": teacher.embed(style_input(style)), "ours": predictor(style_input(style))}
-        rows = []
-        for path in contents:
-            content = content_square(path)
-            tiles = [content] + [by_name[n].stylize(content, embeddings[by_name[n].predictor]) for n in columns]
-            rows.append(np.hstack([resize(t, tile, tile) for t in tiles]))
-        header = np.full((28, tile * (len(columns) + 1), 3), 255, np.uint8)
-        header[:, :28] = to_uint8(resize(style_input(style), 28, 28))
         held = "held-out" if style_name in catalogue.HELD_OUT_STYLES else "training"
-        label = f"{style_name} ({held}): content | Magenta | ours int8 | ours + own predictor"
-        cv2.putText(header, label, (34, 19), cv2.FONT_HERSHEY_SIMPLEX, 0.42, (0, 0, 0), 1, cv2.LINE_AA)
         path = out / f"sheet_{Path(style_name).stem}.jpg"
-        save_rgb(path, np.vstack([header, *(to_uint8(row) for row in rows)]), quality=75)
+        sheets.contact_sheet(
+            path,
+            f"{style_name} ({held} style), {EVAL_SIZE}x{EVAL_SIZE}",
+            style,
+            contents,
+            {name: by_name[name].stylize for name in columns},
+            {name: embeddings[by_name[name].predictor] for name in columns},
+        )
         written.append(path)
     return written
+
+
+def steadiness_figures(ours: Mapping[str, Stylizer], stills: list[np.ndarray], quick: bool = False) -> dict:
+    """Warping error on the shared clips and flicker amplification on ``stills``, Magenta fp16
+    and ``ours`` with Magenta's embedding of :data:`models.steadiness.VIDEO_STYLES`
+    (``quick``: one run of 8 frames per clip, the first two styles)."""
+    teacher = Teacher()
+    stylizers = {"magenta_fp16": teacher.stylize, **ours}
+    styles = steadiness.VIDEO_STYLES[:2] if quick else steadiness.VIDEO_STYLES
+    embeddings = {name: teacher.embed_image(load_rgb(catalogue.style_dir() / name)) for name in styles}
+    segments = 1 if quick else steadiness.SEGMENTS
+    return {
+        "sampling": {
+            "short_side": steadiness.VIDEO_SHORT_SIDE,
+            "segments": segments,
+            "segment_length": steadiness.SEGMENT_LENGTH,
+            "styles": list(styles),
+            "stills": len(stills),
+            "still_frames": steadiness.STILL_FRAMES,
+            "noise_sigma": steadiness.NOISE_SIGMA,
+        },
+        "warping": steadiness.warping(stylizers, embeddings, segments=segments),
+        "flicker": steadiness.flicker(stylizers, embeddings, stills),
+    }
+
+
+def evidence_clip(ours: Stylizer, out: Path) -> Path:
+    """The side-by-side clip (content | Magenta fp16 | ours) of :data:`CLIP_SOURCE` in ``out``."""
+    teacher = Teacher()
+    embedding = teacher.embed_image(load_rgb(catalogue.style_dir() / CLIP_STYLE))
+    path = out / f"side_by_side_{Path(CLIP_SOURCE).stem}_{Path(CLIP_STYLE).stem}.mp4"
+    stylizers = {"Magenta fp16": teacher.stylize, "ours int8": ours}
+    sheets.side_by_side(path, CLIP_SOURCE, stylizers, embedding, CLIP_SECONDS, CLIP_SHORT_SIDE)
+    return path
 
 
 def _speed_md(speed: dict) -> list[str]:
@@ -425,6 +450,55 @@ def _quantization_md(rows: dict[str, dict[str, float]]) -> list[str]:
     return lines + [""]
 
 
+def steadiness_md(figures: dict) -> list[str]:
+    """Markdown tables of :func:`steadiness_figures`."""
+    sampling = figures["sampling"]
+    styles = [Path(name).stem for name in sampling["styles"]]
+    lines = [
+        "### Steadiness: warping error on the shared clips",
+        "",
+        f"Short side {sampling['short_side']} px, {sampling['segments']} run(s) of {sampling['segment_length']} "
+        f"consecutive frames per clip, Magenta's embedding of {', '.join(styles)}; DIS flow on the content, "
+        "forward-backward and motion-boundary mask. Error: mean squared difference x 1000 (RGB in [0, 1]), mean "
+        "over styles; vs Magenta: per style ratio, mean / worst (largest). Per unit of texture: error over the "
+        "output's local variance.",
+        "",
+        "| clip | model | warping error | vs Magenta | per unit of texture | vs Magenta | valid pixels |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for clip, rows in figures["warping"].items():
+        relative = {
+            key: steadiness.relative({name: {style: v[key] for style, v in row.items()} for name, row in rows.items()})
+            for key in ("error", "per_texture")
+        }
+        for name, row in rows.items():
+            error, texture = relative["error"][name], relative["per_texture"][name]
+            valid = np.mean([v["valid"] for v in row.values()])
+            lines.append(
+                f"| {clip} | {name} | {1000 * error['mean']:.2f} | "
+                f"{error['ratio_mean']:.2f} / {error['ratio_worst']:.2f} | {texture['mean']:.3f} | "
+                f"{texture['ratio_mean']:.2f} / {texture['ratio_worst']:.2f} | {valid:.0%} |"
+            )
+    flicker = figures["flicker"]
+    flicker_relative = steadiness.relative(flicker)
+    lines += [
+        "",
+        "### Steadiness: flicker amplification on a still photo with noise",
+        "",
+        f"{sampling['stills']} val photos at {EVAL_SIZE}x{EVAL_SIZE}, {sampling['still_frames']} frames each with "
+        f"independent Gaussian noise (sigma {255 * sampling['noise_sigma']:.0f}/255): mean absolute frame-to-frame "
+        "change of the output over that of the input.",
+        "",
+        "| model | " + " | ".join(styles) + " | vs Magenta: mean / worst |",
+        "|---|" + "---|" * (len(styles) + 1),
+    ]
+    for name, row in flicker.items():
+        cells = " | ".join(f"{row[style]:.2f}" for style in sampling["styles"])
+        ratio = flicker_relative[name]
+        lines.append(f"| {name} | {cells} | {ratio['ratio_mean']:.2f} / {ratio['ratio_worst']:.2f} |")
+    return lines + [""]
+
+
 def markdown(figures: dict) -> str:
     """The figures as markdown tables (whichever parts ``figures`` holds)."""
     lines = _speed_md(figures["speed"])
@@ -444,6 +518,8 @@ def markdown(figures: dict) -> str:
         lines += _predictor_md(figures["predictor"])
     if figures.get("quantization"):
         lines += _quantization_md(figures["quantization"])
+    if "steadiness" in figures:
+        lines += steadiness_md(figures["steadiness"])
     return "\n".join(lines)
 
 
@@ -457,34 +533,69 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--contents", type=int, default=64, help="number of val photos")
     parser.add_argument("--repeats", type=int, default=15, help="timed invokes per size")
     parser.add_argument("--speed-only", action="store_true", help="print the speed table only")
+    parser.add_argument(
+        "--keep-speed",
+        action="store_true",
+        help="reuse the speed figures of <out>/figures.json instead of measuring (for a busy machine)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     if args.speed_only:
         speed = speed_and_coverage(args.release, args.repeats)
         print(markdown({"speed": speed}))
         return
+    previous = args.out / "figures.json"
+    if args.keep_speed and not previous.exists():
+        parser.error(f"--keep-speed: {previous} not found")
     export = work_dir(CONFIGS[args.config], args.work) / "export"
     candidates, predictors = load_candidates(args.release, export)
     contents = catalogue.content_images("val")[: args.contents]
     held_out = list(catalogue.HELD_OUT_STYLES)
+    seconds: dict[str, float] = {}
+    clock = time.monotonic()
+
+    def lap(stage: str) -> None:
+        nonlocal clock
+        seconds[stage] = round(time.monotonic() - clock, 1)
+        clock = time.monotonic()
+        log.info("%s: %.0f s", stage, seconds[stage])
+
     by_style = quality_by_style(candidates, predictors["ours"], contents, held_out)
+    lap("quality")
+    builtin = quality(candidates, predictors["ours"], contents[:16], [s.source for s in catalogue.BUILTIN_STYLES[:4]])
+    lap("quality_builtin_training")
+    quantization = float_agreement(candidates, contents[:16], held_out)
+    lap("quantization")
+    predictor = predictor_agreement(predictors)
+    lap("predictor")
+    ours = {f"ours_{kind}": single_stylizer(transform) for kind, transform in release_transforms(args.release).items()}
+    stills = [content_square(path) for path in contents[:STILL_PHOTOS]]
+    steady = steadiness_figures(ours, stills)
+    lap("steadiness")
+    args.out.mkdir(parents=True, exist_ok=True)
+    contact_sheets(candidates, predictors["ours"], args.out)
+    evidence_clip(ours["ours_int8"], args.out)
+    lap("sheets_and_clip")
+    if args.keep_speed:
+        speed = json.loads(previous.read_text())["speed"]
+    else:
+        speed = speed_and_coverage(args.release, args.repeats)
+        lap("speed")
     figures = {
         "eval_size": EVAL_SIZE,
         "size_multiple": SIZE_MULTIPLE,
         "contents": len(contents),
         "held_out_styles": held_out,
-        "speed": speed_and_coverage(args.release, args.repeats),
+        "speed": speed,
         "quality_by_style": by_style,
         "quality": summarize(by_style),
-        "quality_builtin_training": quality(
-            candidates, predictors["ours"], contents[:16], [s.source for s in catalogue.BUILTIN_STYLES[:4]]
-        ),
-        "quantization": float_agreement(candidates, contents[:16], held_out),
-        "predictor": predictor_agreement(predictors),
+        "quality_builtin_training": builtin,
+        "quantization": quantization,
+        "predictor": predictor,
+        "steadiness": steady,
+        "stage_seconds": seconds,
     }
-    args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "figures.json").write_text(json.dumps(figures, indent=1) + "\n")
-    contact_sheets(candidates, predictors["ours"], contents[:SHEET_CONTENT], args.out)
     table = markdown(figures)
     (args.out / "figures.md").write_text(table)
     print(table)

@@ -15,6 +15,9 @@ averaged over all images given (a grid locked to the pixel grid adds up in phase
 does not); the ratio of a direction is its averaged peak power over the median of its averaged
 neighbours, and the image set's grid peak ratio is the largest of the four directions. White
 noise gives about 1; a pattern of period ``p`` added to the images gives far more.
+
+Local variance (texture): Gaussian-weighted variance around each pixel (sigma 2 px), mean of
+the RGB channels; slow gradients (sky, lit walls) have almost none.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import numpy as np
 LUMA = np.array([0.299, 0.587, 0.114])
 RING_INNER, RING_OUTER = 2, 4
 GRID_PERIODS = (8, 4)
+TEXTURE_SIGMA = 2.0
 
 
 def colour_spread(image: np.ndarray) -> float:
@@ -32,6 +36,14 @@ def colour_spread(image: np.ndarray) -> float:
     lab = cv2.cvtColor(np.clip(image, 0, 1).astype(np.float32), cv2.COLOR_RGB2LAB)
     a, b = lab[..., 1].astype(np.float64), lab[..., 2].astype(np.float64)
     return float(np.sqrt(a.var() + b.var()))
+
+
+def local_variance(image: np.ndarray, sigma: float = TEXTURE_SIGMA) -> np.ndarray:
+    """Gaussian-weighted local variance ``[H, W]`` of a float RGB image, mean of the channels."""
+    x = image.astype(np.float32)
+    mean = cv2.GaussianBlur(x, (0, 0), sigma)
+    variance = cv2.GaussianBlur(x * x, (0, 0), sigma) - mean * mean
+    return np.maximum(variance, 0).mean(axis=-1)
 
 
 def _ring_offsets() -> np.ndarray:
