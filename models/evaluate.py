@@ -538,6 +538,11 @@ def main(argv: list[str] | None = None) -> None:
         action="store_true",
         help="reuse the speed figures of <out>/figures.json instead of measuring (for a busy machine)",
     )
+    parser.add_argument(
+        "--keep-quantization",
+        action="store_true",
+        help="reuse the quantization figures of <out>/figures.json when the float32 export is absent",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     if args.speed_only:
@@ -545,8 +550,8 @@ def main(argv: list[str] | None = None) -> None:
         print(markdown({"speed": speed}))
         return
     previous = args.out / "figures.json"
-    if args.keep_speed and not previous.exists():
-        parser.error(f"--keep-speed: {previous} not found")
+    if (args.keep_speed or args.keep_quantization) and not previous.exists():
+        parser.error(f"--keep-speed/--keep-quantization: {previous} not found")
     export = work_dir(CONFIGS[args.config], args.work) / "export"
     candidates, predictors = load_candidates(args.release, export)
     contents = catalogue.content_images("val")[: args.contents]
@@ -565,6 +570,8 @@ def main(argv: list[str] | None = None) -> None:
     builtin = quality(candidates, predictors["ours"], contents[:16], [s.source for s in catalogue.BUILTIN_STYLES[:4]])
     lap("quality_builtin_training")
     quantization = float_agreement(candidates, contents[:16], held_out)
+    if not quantization and args.keep_quantization:
+        quantization = json.loads(previous.read_text()).get("quantization", {})
     lap("quantization")
     predictor = predictor_agreement(predictors)
     lap("predictor")
