@@ -1,12 +1,15 @@
-"""Quality, predictor agreement, int8/fp16 loss, speed and contact sheets of the release.
+"""Quality, look, steadiness, predictor agreement, int8/fp16 loss, speed and visual evidence of the release.
 
 Usage (from the repository root)::
 
     python -m models.evaluate --config full
 
 Reads ``models/release`` (the shipped files) and, when present, the float32 exports in
-``models/work/<config>/export``; writes ``models/cards/figures.json``, ``figures.md`` and the
-contact sheets, and prints the markdown tables.
+``models/work/<config>/export``; writes ``models/cards/figures.json``, ``figures.md``, the
+contact sheets and the side-by-side clip, and prints the markdown tables. Per held-out style:
+style/content distance, colour spread and grid peak ratios against Magenta fp16
+(:mod:`models.picture_metrics`); on the shared clips and noisy stills: warping error and flicker
+(:mod:`models.steadiness`); definitions in ``models/MODEL_CARD.md``.
 """
 
 from __future__ import annotations
