@@ -537,6 +537,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=15, help="timed invokes per size")
     parser.add_argument("--speed-only", action="store_true", help="print the speed table only")
     parser.add_argument(
+        "--candidates",
+        help="comma-separated candidates to measure (default: all; magenta_fp16, ours_int8 and "
+        "ours_int8+our_predictor are always kept, for the reference and the sheets)",
+    )
+    parser.add_argument(
         "--keep-speed",
         action="store_true",
         help="reuse the speed figures of <out>/figures.json instead of measuring (for a busy machine)",
@@ -557,6 +562,12 @@ def main(argv: list[str] | None = None) -> None:
         parser.error(f"--keep-speed/--keep-quantization: {previous} not found")
     export = work_dir(CONFIGS[args.config], args.work) / "export"
     candidates, predictors = load_candidates(args.release, export)
+    if args.candidates:
+        wanted = {"magenta_fp16", "ours_int8", "ours_int8+our_predictor", *args.candidates.split(",")}
+        unknown = wanted - {c.name for c in candidates}
+        if unknown:
+            parser.error(f"--candidates: unknown {sorted(unknown)}")
+        candidates = [c for c in candidates if c.name in wanted]
     contents = catalogue.content_images("val")[: args.contents]
     held_out = list(catalogue.HELD_OUT_STYLES)
     seconds: dict[str, float] = {}
