@@ -4,19 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import flatbuffers
 import numpy as np
-from ai_edge_litert import schema_py_generated as schema
 from ai_edge_litert.interpreter import Interpreter
 
-THREADS = 2
+from streamer.config import Precision
+from streamer.inference.modelfile import TransformModel
 
-# Magenta's decoder upsamples with constant target sizes; factor = output size / transfer size.
-_MAGENTA_RESIZE_FACTORS = {
-    "transformer/expand/conv1/ResizeNearestNeighbor/size": 2,
-    "transformer/expand/conv2/ResizeNearestNeighbor/size": 1,
-    "transformer/expand/conv3/ResizeNearestNeighbor/size": 1,
-}
+THREADS = 2
 
 
 def load(model: Path | bytes, threads: int = THREADS, preserve: bool = False) -> Interpreter:
@@ -87,22 +81,12 @@ class Predictor:
 def magenta_at_size(path: Path, height: int, width: int) -> bytes:
     """Return Magenta's transfer model rewritten to run at ``height`` x ``width``.
 
-    Its three RESIZE_NEAREST_NEIGHBOR ops have constant size tensors for 384x384; they are
-    set to (H/2, W/2), (H, W), (H, W) and the content input to [1, H, W, 3].
+    Its decoder resizes to sizes fixed in the file (for 384x384); the rewrite is the one the
+    product uses (:meth:`streamer.inference.modelfile.TransformModel.content_for_shape`).
     """
     if height % 4 or width % 4:
         raise ValueError("Magenta's transfer model needs sizes divisible by 4")
-    model = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(path.read_bytes(), 0))
-    graph = model.subgraphs[0]
-    for tensor in graph.tensors:
-        factor = _MAGENTA_RESIZE_FACTORS.get(tensor.name.decode())
-        if factor is not None:
-            size = np.array([height // factor, width // factor], np.int32)
-            model.buffers[tensor.buffer].data = np.frombuffer(size.tobytes(), np.uint8)
-    for index in graph.inputs:
-        tensor = graph.tensors[index]
-        if list(tensor.shape) == [1, 384, 384, 3]:
-            tensor.shape = np.array([1, height, width, 3], np.int32)
-    builder = flatbuffers.Builder(1024)
-    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
-    return bytes(builder.Output())
+    model = TransformModel.load(path, Precision.INT8 if "int8" in path.name else Precision.FP16)
+    if not model.has_constant_resizes:
+        raise ValueError(f"{path.name} has no constant resize sizes: not Magenta's transfer model")
+    return model.content_for_shape(height, width)
