@@ -9,7 +9,12 @@ from pathlib import Path
 
 from .errors import ConfigError
 
-__all__ = ["Backend", "CpuPrecision", "Precision", "ProcessingSize", "QueuePolicy", "default_cache_dir"]
+__all__ = ["MAX_LONG_SIDE", "Backend", "CpuPrecision", "Precision", "ProcessingSize", "QueuePolicy",
+           "default_cache_dir"]
+
+#: frames are never processed with a longer side than this (pixels): an 8x1000 clip at the
+#: default short side of 384 would otherwise be stylized at 384x48000 (2.2 GB, 20 s a frame)
+MAX_LONG_SIDE = 4096
 
 
 class Backend(enum.StrEnum):
@@ -53,13 +58,17 @@ class ProcessingSize:
 
     ``short_side`` scales the frame so its shorter side has that many pixels (aspect kept).
     ``None`` means the frame's native resolution. Both are rounded to the model's multiple.
+    The longer side is capped at ``max_long_side`` (very long, thin frames; frames over 4K
+    at ``native``): the frame is then scaled down to fit, aspect kept (see :meth:`cap_note`).
 
     .. code-block:: python
 
         ProcessingSize.parse("384").shape_for(720, 1280, multiple=8)  # (384, 680)
+        ProcessingSize.parse("384").shape_for(1000, 8, multiple=4)  # (4096, 32): capped
     """
 
     short_side: int | None = 384
+    max_long_side: int = MAX_LONG_SIDE
 
     @classmethod
     def parse(cls, text: str | int | None) -> ProcessingSize:
@@ -78,8 +87,26 @@ class ProcessingSize:
         """Return the (height, width) to run the model at for a ``height`` x ``width`` frame."""
         if height <= 0 or width <= 0:
             raise ConfigError(f"invalid frame size {width}x{height}")
-        scale = 1.0 if self.short_side is None else self.short_side / min(height, width)
-        return (_round_to(height * scale, multiple), _round_to(width * scale, multiple))
+        scale = self._uncapped_scale(height, width)
+        scale = min(scale, self.max_long_side / max(height, width))
+        return (min(_round_to(height * scale, multiple), self._longest(multiple)),
+                min(_round_to(width * scale, multiple), self._longest(multiple)))
+
+    def _uncapped_scale(self, height: int, width: int) -> float:
+        return 1.0 if self.short_side is None else self.short_side / min(height, width)
+
+    def _longest(self, multiple: int) -> int:
+        return max(multiple, self.max_long_side // multiple * multiple)
+
+    def cap_note(self, height: int, width: int, multiple: int = 4) -> str | None:
+        """A message when the long-side cap changes the processing shape of such frames, else None."""
+        scale = self._uncapped_scale(height, width)
+        if max(height, width) * scale <= self.max_long_side:
+            return None
+        h, w = self.shape_for(height, width, multiple)
+        wanted = f"{_round_to(width * scale, multiple)}x{_round_to(height * scale, multiple)}"
+        return (f"{width}x{height} frames are stylized at {w}x{h}, not {wanted}: the longer side is "
+                f"capped at {self.max_long_side} pixels (--size sets the shorter side)")
 
     def __str__(self) -> str:
         return "native" if self.short_side is None else str(self.short_side)

@@ -1,14 +1,22 @@
-"""``streamer convert``: stylize video and image files."""
+"""``streamer convert``: stylize video and image files.
+
+Exit status: 0 every file converted; 1 a file failed (or bad options); 3 an input was damaged
+(the output holds what decoded; ``--allow-damaged`` makes that 0); 130 Ctrl-C, 143 SIGTERM,
+129 SIGHUP (the unfinished output is deleted, files already finished are kept).
+"""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import signal
 import sys
 from pathlib import Path
 
 from ..convert import FileOutcome, Job, Progress, plan_jobs, run_jobs
 from ..errors import ConfigError
-from ..sinks.file import EncoderSettings
+from ..sinks.file import AUTO_CODEC, EncoderSettings
+from ..sinks.encoders import auto_video_encoder
 from ..sources.media import VideoInfo
 from .common import (
     add_engine_arguments,
@@ -20,7 +28,12 @@ from .common import (
 )
 from .loop import run_async
 
-__all__ = ["add_arguments", "run"]
+__all__ = ["EXIT_DAMAGED", "add_arguments", "run"]
+
+#: exit status when an input was damaged and converted only as far as it decodes
+EXIT_DAMAGED = 3
+#: signals that stop a conversion like Ctrl-C does (exit status 128 + signal number)
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -34,9 +47,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_style_arguments(parser)
     add_engine_arguments(parser)
     enc = parser.add_argument_group("video encoding")
-    enc.add_argument("--codec", help="video encoder (default: libx264; libvpx-vp9 for .webm)")
+    enc.add_argument("--codec", help="video encoder (default: libx264; libvpx-vp9 for .webm); 'auto': a "
+                                     "hardware H.264/HEVC encoder that passes a trial encode, else libx264")
     enc.add_argument("--crf", type=int, help="quality, lower is better (default: 20 for H.264)")
     enc.add_argument("--preset", help="encoder speed preset (default: veryfast)")
+    parser.add_argument("--video-stream", type=int, metavar="INDEX",
+                        help="stream index to stylize in files with several video streams (default: the "
+                             "default one, else the first)")
+    parser.add_argument("--allow-damaged", action="store_true",
+                        help="exit 0 for damaged inputs converted as far as they decode (default: exit 3)")
     parser.add_argument("--stop-on-error", action="store_true",
                         help="stop at the first file that fails (default: report it and go on)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -67,8 +86,23 @@ class _Bar(Progress):
             self._bar = None
 
 
+class _Stopped(Exception):
+    """The conversion was cancelled by a stop signal."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
 def _style_label(styles: list[str]) -> str:
     return "+".join(Path(s).stem for s in styles)
+
+
+def _make_folder(folder: Path) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"cannot create folder {folder}: {exc.strerror or exc}") from None
 
 
 async def _convert(args: argparse.Namespace) -> int:
@@ -76,38 +110,85 @@ async def _convert(args: argparse.Namespace) -> int:
     size = processing_size(args)
     jobs = plan_jobs(args.inputs, args.output, _style_label(args.style), args.overwrite)
     if len(jobs) > 1 and args.output:
-        Path(args.output).mkdir(parents=True, exist_ok=True)
+        _make_folder(Path(args.output))
     settings = EncoderSettings(args.codec, args.crf, args.preset)
+    if args.codec == AUTO_CODEC:
+        print(f"streamer: {await asyncio.to_thread(lambda: auto_video_encoder().describe())}", file=sys.stderr)
     engine = create_engine(args)
     try:
         await start_engine(engine, recipe)  # styles fail before any file is touched
         progress = _Bar(enabled=not args.no_progress and sys.stderr.isatty())
         # one file: its error is the command's error; several: report each and go on
         keep_going = len(jobs) > 1 and not args.stop_on_error
-        outcomes = await run_jobs(engine, jobs, recipe, size, settings, progress, keep_going=keep_going)
+        outcomes = await run_jobs(engine, jobs, recipe, size, settings, progress, keep_going=keep_going,
+                                  video_stream=args.video_stream)
     finally:
         await engine.stop(drain=False)
-    return _summarize(outcomes)
+    return _summarize(outcomes, args.allow_damaged)
 
 
-def _summarize(outcomes: list[FileOutcome]) -> int:
+async def _convert_until_stopped(args: argparse.Namespace) -> int:
+    """:func:`_convert`, cancelled by SIGTERM or SIGHUP the way Ctrl-C cancels it."""
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    received: list[int] = []
+
+    def stop(signum: int) -> None:
+        if not received and task is not None:
+            received.append(signum)
+            task.cancel()
+
+    installed = []
+    for signum in STOP_SIGNALS:
+        try:
+            loop.add_signal_handler(signum, stop, signum)
+            installed.append(signum)
+        except (NotImplementedError, RuntimeError, ValueError):  # not the main thread, or Windows
+            pass
+    try:
+        return await _convert(args)
+    except asyncio.CancelledError:
+        if received:
+            raise _Stopped(received[0]) from None
+        raise
+    finally:
+        for signum in installed:
+            loop.remove_signal_handler(signum)
+
+
+def _summarize(outcomes: list[FileOutcome], allow_damaged: bool) -> int:
     failed = [o for o in outcomes if not o.ok]
+    damaged = [o for o in outcomes if o.ok and o.damage]
     for o in outcomes:
         if o.ok and o.job.is_image:
             print(f"ok      {o.job.source} -> {o.job.destination} (image, {o.seconds:.2f} s)")
         elif o.ok:
             fps = o.frames / o.seconds if o.seconds else 0.0
-            print(f"ok      {o.job.source} -> {o.job.destination} ({o.frames} frames, {fps:.1f} fps)")
+            count = "1 image" if o.job.is_image else f"{o.frames} frames, {fps:.1f} fps"
+            state = "damaged" if o.damage else "ok     "
+            print(f"{state} {o.job.source} -> {o.job.destination} ({count})")
         else:
             print(f"failed  {o.job.source}: {o.error}")
             print(f"streamer: error: {o.job.source}: {o.error}", file=sys.stderr)
     if len(outcomes) > 1:
-        print(f"{len(outcomes) - len(failed)} converted, {len(failed)} failed")
-    return 1 if failed else 0
+        extra = f", {len(damaged)} damaged" if damaged else ""
+        print(f"{len(outcomes) - len(failed)} converted{extra}, {len(failed)} failed")
+    if failed:
+        return 1
+    if damaged and not allow_damaged:
+        names = ", ".join(o.job.source.name for o in damaged)
+        print(f"streamer: damaged input ({names}): the output holds what could be decoded; "
+              f"--allow-damaged accepts it (exit status {EXIT_DAMAGED})", file=sys.stderr)
+        return EXIT_DAMAGED
+    return 0
 
 
 def run(args: argparse.Namespace) -> int:
     """Run ``streamer convert``."""
     if args.crf is not None and not 0 <= args.crf <= 63:
         raise ConfigError(f"--crf must be between 0 and 63, got {args.crf}")
-    return run_async(_convert(args))
+    try:
+        return run_async(_convert_until_stopped(args))
+    except _Stopped as stopped:
+        print(f"streamer: stopped by {stopped}; the unfinished output was deleted", file=sys.stderr)
+        return 128 + stopped.signum

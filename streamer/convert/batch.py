@@ -25,7 +25,10 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class FileOutcome:
-    """Result of one file: ``ok`` with frames written, or the error message."""
+    """Result of one file: ``ok`` with frames written, or the error message.
+
+    A damaged input that was converted as far as it decodes is ``ok`` with ``damage`` set.
+    """
 
     job: Job
     ok: bool
@@ -33,6 +36,7 @@ class FileOutcome:
     seconds: float = 0.0
     error: str | None = None
     notices: list[str] = field(default_factory=list)
+    damage: str | None = None
 
 
 class Progress:
@@ -50,7 +54,7 @@ class Progress:
 
 async def run_jobs(engine: Engine, jobs: list[Job], recipe: StyleRecipe, size: ProcessingSize,
                    settings: EncoderSettings | None = None, progress: Progress | None = None,
-                   keep_going: bool = True) -> list[FileOutcome]:
+                   keep_going: bool = True, video_stream: int | None = None) -> list[FileOutcome]:
     """Convert ``jobs`` in order; a failing file is reported and the rest continue.
 
     Cancellation (Ctrl-C) stops at once: the current file's partial output is removed, files
@@ -70,8 +74,8 @@ async def run_jobs(engine: Engine, jobs: list[Job], recipe: StyleRecipe, size: P
             else:
                 result = await convert_video(engine, job.source, job.destination, recipe, size, settings,
                                              on_start=functools.partial(progress.start_file, job),
-                                             on_frame=progress.advance)
-                outcome.frames, outcome.notices = result.frames, result.notices
+                                             on_frame=progress.advance, video_stream=video_stream)
+                outcome.frames, outcome.notices, outcome.damage = result.frames, result.notices, result.damage
             outcome.ok = True
         except StreamerError as exc:
             outcome.error = str(exc)
@@ -85,6 +89,8 @@ async def run_jobs(engine: Engine, jobs: list[Job], recipe: StyleRecipe, size: P
         outcome.seconds = time.perf_counter() - started
         for notice in outcome.notices:
             logger.warning("%s: %s", job.source.name, notice)
+        if outcome.damage:
+            logger.warning("%s: %s", job.source.name, outcome.damage)
         progress.end_file(outcome)
         outcomes.append(outcome)
     return outcomes

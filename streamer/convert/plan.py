@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import glob
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -109,4 +110,15 @@ def plan_jobs(inputs: Sequence[str], output: str | None, style_label: str, overw
         seen.add(resolved)
         if job.destination.exists() and not overwrite:
             raise ConfigError(f"{job.destination} already exists (use --overwrite to replace it)")
+    for folder in sorted({j.destination.parent for j in jobs if j.destination.parent.is_dir()}):
+        _check_writable(folder)
     return jobs
+
+
+def _check_writable(folder: Path) -> None:
+    """Refuse a folder where no file can be created (read-only, no permission), before any work."""
+    try:
+        with tempfile.TemporaryFile(dir=folder, prefix=".streamer-check-"):
+            pass
+    except OSError as exc:
+        raise ConfigError(f"cannot write into {folder}: {exc.strerror or exc}") from None

@@ -38,6 +38,7 @@ class VideoResult:
     frames: int = 0
     packets_copied: int = 0
     notices: list[str] = field(default_factory=list)
+    damage: str | None = None  #: how the input was damaged (the output holds what decoded), or None
 
 
 async def convert_video(
@@ -49,19 +50,27 @@ async def convert_video(
     settings: EncoderSettings | None = None,
     on_start: Callable[[VideoInfo], None] | None = None,
     on_frame: Callable[[], None] | None = None,
+    video_stream: int | None = None,
 ) -> VideoResult:
     """Stylize every frame of ``source`` into ``destination``; never drops a frame.
 
-    Timestamps, frame count and resolution are kept; audio and subtitle packets are copied
-    (or re-encoded when the output container cannot hold them, listed in ``notices``). On any
-    error or cancellation the partial output is deleted.
+    Timestamps (variable frame rate included), duration, frame count and displayed resolution
+    are kept; rotated video is written upright; audio and subtitle packets are copied (or
+    re-encoded when the output container cannot hold them). What was changed or left out is
+    listed in ``notices``. A damaged input is converted as far as it decodes and described in
+    ``damage`` (deciding what that means is the caller's policy). On any error or cancellation
+    the partial output is deleted.
     """
     result = VideoResult(source, destination)
-    reader = MediaReader(source)
+    reader = MediaReader(source, video_stream=video_stream)
     stream = None
     writer: MediaWriter | None = None
     try:
         info = await asyncio.to_thread(reader.open)
+        result.notices.extend(reader.notices)
+        cap = size.cap_note(info.height, info.width, engine.model_set.size_multiple)
+        if cap:
+            result.notices.append(cap)
         writer = MediaWriter(destination, info.width, info.height, info.time_base, info.rate,
                              reader.copy_streams, settings)
         await asyncio.to_thread(writer.open)
@@ -95,7 +104,11 @@ async def convert_video(
                 await flush_head()
         while pending:
             await flush_head()
-        await asyncio.to_thread(writer.finish)
+        await asyncio.to_thread(writer.finish, reader.end_pts)
+        result.damage = reader.report.describe()
+        if reader.report.repaired_timestamps:
+            result.notices.append(f"{reader.report.repaired_timestamps} missing or out-of-order frame "
+                                  f"timestamps replaced")
         return result
     except BaseException:
         if writer is not None:

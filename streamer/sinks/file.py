@@ -23,8 +23,10 @@ from ..errors import ConfigError, SinkError, media_errors, media_errors_ignored,
 from ..frames import Frame
 from ..pixels import video_from_rgb
 from ..priority import run_in_background_priority
+from ..timestamps import PacketDurations, stores_dts_durations
+from .encoders import auto_video_encoder
 
-__all__ = ["EncoderSettings", "MediaWriter", "default_video_codec"]
+__all__ = ["AUTO_CODEC", "EncoderSettings", "MediaWriter", "default_video_codec"]
 
 logger = logging.getLogger(__name__)
 
@@ -37,21 +39,29 @@ def default_video_codec(path: str | Path) -> str:
     return "libvpx-vp9" if Path(path).suffix.lower() == ".webm" else "libx264"
 
 
+#: ``--codec`` value that picks a working hardware encoder (see :mod:`~streamer.sinks.encoders`)
+AUTO_CODEC = "auto"
+
+
 @dataclass(frozen=True)
 class EncoderSettings:
     """Video encoder options (``--codec``, ``--crf``, ``--preset``)."""
 
-    codec: str | None = None  #: None: :func:`default_video_codec` for the output name
+    codec: str | None = None  #: None: :func:`default_video_codec` for the output name; "auto": hardware if it works
     crf: int | None = None  #: constant rate factor; None: 20 for x264/x265, 32 for VP9
     preset: str | None = None  #: encoder speed preset; None: "veryfast" for x264/x265
 
     def codec_for(self, path: str | Path) -> str:
-        """The encoder name to use for ``path``."""
+        """The encoder name to use for ``path`` (``auto`` keeps VP9 for WebM, which holds no H.264/HEVC)."""
+        if self.codec == AUTO_CODEC:
+            default = default_video_codec(path)
+            return auto_video_encoder().codec if default == "libx264" else default
         return self.codec or default_video_codec(path)
 
     def options(self, codec: str) -> dict[str, str]:
         """FFmpeg private options for ``codec``."""
         opts: dict[str, str] = {}
+        quality = str(23 if self.crf is None else self.crf)
         if codec in ("libx264", "libx265"):
             opts["crf"] = str(20 if self.crf is None else self.crf)
             opts["preset"] = self.preset or "veryfast"
@@ -60,6 +70,12 @@ class EncoderSettings:
             opts["b"] = "0"
             opts["deadline"] = "realtime" if (self.preset or "") in ("ultrafast", "veryfast", "realtime") else "good"
             opts["cpu-used"] = "8"
+        elif codec.endswith("_nvenc"):  # constant quality, like CRF
+            opts.update({"rc": "vbr", "cq": quality, "b": "0"})
+        elif codec.endswith("_qsv"):
+            opts["global_quality"] = quality
+        elif codec.endswith("_vaapi"):
+            opts["qp"] = quality
         elif self.crf is not None:
             opts["crf"] = str(self.crf)
         return opts
@@ -131,6 +147,10 @@ class MediaWriter:
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
         self.frames_written = 0
+        self._durations = PacketDurations(dts_durations=False)
+        self._held_frame: Frame | None = None  # encoded once the next frame gives its duration
+        self._held_packet: av.Packet | None = None  # the last video packet may need its duration fixed
+        self._last_interval: int | None = None
 
     # -- lifecycle ------------------------------------------------------------------------
     def open(self) -> None:
@@ -145,8 +165,9 @@ class MediaWriter:
             raise ConfigError(f"unknown video encoder {codec!r}") from exc
         if not self.path.parent.is_dir():
             raise SinkError(f"cannot write {self.path}: folder {self.path.parent} does not exist")
-        with media_errors(f"cannot create {self.path}", SinkError):
+        with media_errors(f"cannot write into {self.path.parent}", SinkError):
             self._container = av.open(str(self.temp_path), "w")
+        self._durations = PacketDurations(stores_dts_durations(self._container.format.name))
         try:
             self._add_video(codec)
             for source in self._copy_sources:
@@ -168,6 +189,8 @@ class MediaWriter:
         stream.pix_fmt = self._pick_pix_fmt(stream)
         stream.codec_context.time_base = self.time_base
         stream.options = self.settings.options(codec)
+        if "avi" in self._container.format.name.split(","):
+            stream.codec_context.max_b_frames = 0  # AVI stores no presentation timestamps to reorder by
         self._video = stream
 
     def _pick_pix_fmt(self, stream: Any) -> str:
@@ -186,7 +209,7 @@ class MediaWriter:
         codec = source.codec_context.name if source.codec_context else None
         if codec and (not supported or codec in supported):
             try:
-                self._copies[source] = self._container.add_stream_from_template(source)
+                self._copies[source] = self._avi_frame_stream(source) or self._container.add_stream_from_template(source)
                 return
             except media_library_errors() as exc:
                 reason = str(exc)
@@ -198,6 +221,26 @@ class MediaWriter:
             self.notices.append(f"audio stream #{source.index} ({codec}) re-encoded to {fallback}: {reason}")
         else:
             self.notices.append(f"{source.type} stream #{source.index} ({codec}) left out: {reason}")
+
+    def _avi_frame_stream(self, source: Any) -> Any:
+        """An AVI stream for copied MP3/AC3 packets that keeps one packet per audio frame.
+
+        Copied parameters carry the input's block size, which AVI then takes for a constant
+        sample size, so players time the audio by byte count and lose sync (the ffmpeg
+        command line clears it for the same reason). A stream made from the codec's own
+        encoder, never fed, writes the header a fresh AVI would have.
+        """
+        canonical = source.codec_context.codec.canonical_name
+        if "avi" not in self._container.format.name.split(",") or canonical not in ("mp3", "ac3"):
+            return None
+        try:
+            stream = self._container.add_stream(canonical, rate=source.codec_context.sample_rate)
+        except (av.FFmpegError, ValueError):
+            return None  # no such encoder here: copy the parameters as they are
+        stream.layout = source.codec_context.layout
+        stream.bit_rate = source.codec_context.bit_rate
+        stream.time_base = source.time_base
+        return stream
 
     def _run(self) -> None:
         if self.background:
@@ -218,14 +261,57 @@ class MediaWriter:
             self._items.drain()
 
     def _encode(self, frame: Frame) -> None:
+        """Encode the frame held back, now that this one says how long it lasts; hold this one."""
         if frame.width != self.width or frame.height != self.height:
             raise SinkError(f"frame is {frame.width}x{frame.height}, the output {self.width}x{self.height}")
+        held = self._held_frame
+        if held is not None and held.pts is not None and frame.pts is not None:
+            if frame.pts <= held.pts:
+                raise SinkError(f"frame timestamps must increase ({frame.pts} after {held.pts})")
+            self._last_interval = frame.pts - held.pts
+            self._encode_now(held, self._last_interval)
+        elif held is not None:
+            self._encode_now(held, None)
+        self._held_frame = frame
+
+    def _encode_now(self, frame: Frame, duration: int | None) -> None:
         out = video_from_rgb(frame.image, self._video.pix_fmt)
         out.pts = frame.pts
         out.time_base = self.time_base
+        if frame.pts is not None and duration:
+            self._durations.frame(frame.pts, duration)
         for packet in self._video.encode(out):
-            self._container.mux(packet)
+            self._mux_video(packet)
         self.frames_written += 1
+
+    def _mux_video(self, packet: av.Packet) -> None:
+        self._durations.packet(packet)
+        held, self._held_packet = self._held_packet, packet
+        if held is not None:
+            self._container.mux(held)
+
+    def _flush_video(self, end_pts: int | None) -> None:
+        """Encode the last frame (lasting until ``end_pts``), drain the encoder, fix the last packet."""
+        last, self._held_frame = self._held_frame, None
+        if last is not None:
+            duration = self._last_interval or self._nominal_interval()
+            if end_pts is not None and last.pts is not None and end_pts > last.pts:
+                duration = end_pts - last.pts
+            self._encode_now(last, duration)
+            if last.pts is not None:
+                end_pts = last.pts + duration
+        for packet in self._video.encode(None):
+            self._mux_video(packet)
+        held, self._held_packet = self._held_packet, None
+        if held is not None:
+            if end_pts is not None:
+                self._durations.last(held, end_pts)
+            self._container.mux(held)
+
+    def _nominal_interval(self) -> int:
+        if self.rate:
+            return max(1, round(1 / (self.rate * self.time_base)))
+        return 1
 
     def _mux_packet(self, packet: av.Packet) -> None:
         source = packet.stream
@@ -259,9 +345,11 @@ class MediaWriter:
             self._check()
             raise SinkError(f"{self.path.name} is closed") from None
 
-    def finish(self) -> Path:
+    def finish(self, end_pts: int | None = None) -> Path:
         """Flush the encoders, finalize the file and move it into place (blocking).
 
+        :param end_pts: where the video ends (``time_base`` units), so the last frame keeps
+            its duration; default: one frame interval after it.
         :raises SinkError: encoding failed (the partial file is removed).
         """
         self._items.close()
@@ -270,14 +358,14 @@ class MediaWriter:
         try:
             self._check()
             with media_errors(f"cannot finalize {self.path.name}", SinkError):
-                for packet in self._video.encode(None):
-                    self._container.mux(packet)
+                self._flush_video(end_pts)
                 for transcoder in self._transcoders.values():
                     for packet in transcoder.encode(None):
                         self._container.mux(packet)
                 self._container.close()
                 self._container = None
-            os.replace(self.temp_path, self.path)
+            with media_errors(f"cannot write {self.path}", SinkError):
+                os.replace(self.temp_path, self.path)
         except BaseException:
             self.abort()
             raise
@@ -293,4 +381,7 @@ class MediaWriter:
             with media_errors_ignored(f"discarding {self.temp_path.name}", logger):
                 self._container.close()
             self._container = None
-        self.temp_path.unlink(missing_ok=True)
+        try:
+            self.temp_path.unlink(missing_ok=True)
+        except OSError as exc:  # e.g. a read-only folder, where it was never created
+            logger.debug("cannot remove %s: %s", self.temp_path, exc)

@@ -2,15 +2,27 @@
 
 :class:`MediaReader` yields, in file order, decoded video :class:`~streamer.frames.Frame`
 objects and the untouched packets of every other stream (audio, subtitles) so a writer can
-pass them through without re-encoding.
+pass them through without re-encoding. What it does to stay faithful to the input:
+
+* frames are turned the way players show them (rotated phone videos come out upright, see
+  :mod:`~streamer.sources.orientation`);
+* timestamps are made strictly increasing, from the right source (see
+  :mod:`~streamer.timestamps`), and :attr:`MediaReader.end_pts` says where the video ends so
+  the last frame keeps its duration;
+* damage (a file cut short, unreadable parts, corrupt packets) does not stop it: it decodes
+  what it can and :attr:`MediaReader.report` says what was found (see
+  :mod:`~streamer.sources.integrity`);
+* one video stream is read (the default one, else the first that is not cover art); the others
+  are listed in :attr:`MediaReader.notices`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -19,33 +31,56 @@ import av
 
 from ..buffers import BufferClosed, FrameBuffer
 from ..config import QueuePolicy
-from ..errors import DecodeError, SourceOpenError, media_errors
+from ..errors import ConfigError, DecodeError, SourceOpenError, media_errors
+from ..ffmpeg_log import FFmpegMessages, ffmpeg_messages
 from ..frames import Frame
 from ..pixels import rgb_from_video
 from ..priority import run_in_background_priority
+from ..timestamps import FrameClock, TimestampSource, choose_timestamp_source, nominal_interval
+from .integrity import ReadReport
+from .orientation import Orientation, orientation_of
 
 __all__ = ["MediaReader", "VideoInfo"]
 
 logger = logging.getLogger(__name__)
+
+#: frames decoded by :meth:`MediaReader.open` to choose the timestamp source and orientation
+PEEK_FRAMES = 8
+
+_ATTACHED_PIC = av.stream.Disposition.attached_pic
+_DEFAULT = av.stream.Disposition.default
 
 
 @dataclass(frozen=True)
 class VideoInfo:
     """What a writer needs to know about the input's video stream."""
 
-    width: int
-    height: int
+    width: int  #: as displayed (rotated video is turned upright)
+    height: int  #: as displayed
     time_base: Fraction
     rate: Fraction | None  #: average frame rate, if known
     frames: int | None  #: frame count from the container, or an estimate from the duration
     duration: float | None  #: seconds
     codec: str
     pix_fmt: str | None
+    orientation: Orientation = field(default_factory=Orientation)  #: how coded frames are turned
+    stream_index: int = 0  #: the video stream read
+    timestamps: TimestampSource = TimestampSource.PTS  #: where frame timestamps come from
 
 
 @dataclass(frozen=True)
 class _Failure:
     error: BaseException
+
+
+def _duration_tag(stream: Any) -> float | None:
+    """Matroska's per-track ``DURATION`` tag (``"00:00:01.533000000"``) in seconds."""
+    text = (stream.metadata or {}).get("DURATION")
+    try:
+        hours, minutes, seconds = str(text).split(":")
+        return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+    except (ValueError, AttributeError):
+        return None
 
 
 class MediaReader:
@@ -54,64 +89,141 @@ class MediaReader:
     :param path: file path or FFmpeg URL.
     :param buffer: decoded frames held ahead of the consumer (the thread waits beyond that).
     :param background: run the thread at lower CPU priority than inference (batch work).
+    :param video_stream: index of the video stream to read (default: the default one, else the
+        first that is not cover art).
 
     .. code-block:: python
 
         with MediaReader("clip.mp4") as reader:
+            reader.open()
             reader.start()
             async for item in reader.items():
                 ...  # Frame or av.Packet (of reader.copy_streams)
+            reader.report.describe()  # None, or what was damaged
     """
 
-    def __init__(self, path: str | Path, buffer: int = 8, background: bool = True) -> None:
+    def __init__(self, path: str | Path, buffer: int = 8, background: bool = True,
+                 video_stream: int | None = None) -> None:
         self.path = str(path)
+        self.name = Path(self.path).name
         self.background = background
+        self.video_stream = video_stream
         self._container: Any = None
         self._video: Any = None
+        self._packets: Iterator[av.Packet] = iter(())
+        self._peeked: list[av.VideoFrame | av.Packet] = []
+        self._clock: FrameClock | None = None
+        self._orientation = Orientation()
         self.copy_streams: list[Any] = []
         self.info: VideoInfo | None = None
+        self.notices: list[str] = []  #: streams left out, orientation applied, ...
+        self.report = ReadReport()  #: complete once :meth:`items` has ended
+        self.end_pts: int | None = None  #: where the video ends (stream time base), once read
+        self._last_pts: int | None = None
+        self._last_duration = 0
         self._items: FrameBuffer[Frame | av.Packet | _Failure] = FrameBuffer(buffer, QueuePolicy.LOSSLESS)
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
+        self._scope = contextlib.ExitStack()
+        self._errors: FFmpegMessages | None = None
 
     # -- lifecycle ------------------------------------------------------------------------
     def open(self) -> VideoInfo:
-        """Open the container and find the video stream (blocking).
+        """Open the container, pick the video stream and decode its first frames (blocking).
 
         :raises SourceOpenError: the file cannot be opened or has no video stream.
+        :raises DecodeError: not a single video frame can be decoded.
         """
-        name = Path(self.path).name
-        with media_errors(f"cannot open {name}", SourceOpenError):
+        with media_errors(f"cannot open {self.name}", SourceOpenError):
             self._container = av.open(self.path, "r")
         try:
-            videos = [s for s in self._container.streams if s.type == "video" and s.codec_context is not None]
-            if not videos:
-                raise SourceOpenError(f"{name} has no video stream")
-            self._video = videos[0]
+            self._video = self._pick_video_stream()
             self._video.thread_type = "AUTO"
             self.copy_streams = [s for s in self._container.streams
                                  if s is not self._video and s.type in ("audio", "subtitle")]
-            self.info = self._describe(self._video)
+            errors = ffmpeg_messages(self._video.codec_context.name, self._container.format.name)
+            self._errors = self._scope.enter_context(errors)
+            with media_errors(f"cannot read {self.name}"):
+                self._packets = self._container.demux([self._video, *self.copy_streams])
+                self._peek()
+            self.info = self._describe()
         except BaseException:
             self.close()
             raise
         return self.info
 
-    @staticmethod
-    def _describe(stream: Any) -> VideoInfo:
+    def _pick_video_stream(self) -> Any:
+        videos = [s for s in self._container.streams.video if s.codec_context is not None]
+        if not videos:
+            raise SourceOpenError(f"{self.name} has no video stream")
+        if self.video_stream is not None:
+            chosen = next((s for s in videos if s.index == self.video_stream), None)
+            if chosen is None:
+                listed = ", ".join(str(s.index) for s in videos)
+                raise ConfigError(f"{self.name} has no video stream #{self.video_stream} (video streams: {listed})")
+        else:
+            moving = [s for s in videos if not s.disposition & _ATTACHED_PIC] or videos
+            chosen = next((s for s in moving if s.disposition & _DEFAULT), moving[0])
+        for other in videos:
+            if other is chosen:
+                continue
+            ctx = other.codec_context
+            what = "cover picture" if other.disposition & _ATTACHED_PIC else "video stream"
+            hint = "" if other.disposition & _ATTACHED_PIC else f" (--video-stream {other.index} picks it)"
+            self.notices.append(f"{what} #{other.index} ({ctx.name}, {ctx.width}x{ctx.height}) left out: "
+                                f"stream #{chosen.index} is the one stylized{hint}")
+        return chosen
+
+    def _peek(self) -> None:
+        """Decode up to :data:`PEEK_FRAMES` frames ahead (kept for the thread, in file order)."""
+        frames = 0
+        while frames < PEEK_FRAMES:
+            packet = self._next_packet()
+            if packet is None:
+                break
+            if packet.stream is self._video:
+                for decoded in self._decode(packet):
+                    self._peeked.append(decoded)
+                    frames += 1
+            elif packet.size:
+                self._peeked.append(packet)
+        if frames == 0:
+            why = f": {self.report.first_error}" if self.report.first_error else ""
+            raise DecodeError(f"cannot decode {self.name}: no video frame could be decoded{why}")
+
+    def _describe(self) -> VideoInfo:
+        stream = self._video
         ctx = stream.codec_context
-        if not ctx.width or not ctx.height:
-            raise SourceOpenError(f"video stream has no frame size ({ctx.name})")
+        first = next(item for item in self._peeked if isinstance(item, av.VideoFrame))
+        self._orientation, note = orientation_of(first)
+        if note:
+            self.notices.append(note)
+        if not self._orientation.identity:
+            self.notices.append(f"{self._orientation.describe()} for display: written upright")
+        width, height = self._orientation.displayed_size(first.width, first.height)
+        time_base = first.time_base or stream.time_base or Fraction(1, 90000)
         rate = stream.average_rate or stream.guessed_rate
-        duration = float(stream.duration * stream.time_base) if stream.duration else None
-        if duration is None and stream.container.duration:
-            duration = stream.container.duration / av.time_base
+        rate = Fraction(rate) if rate else None
+        peeked = [item for item in self._peeked if isinstance(item, av.VideoFrame)]
+        source = choose_timestamp_source([f.pts for f in peeked], [f.dts for f in peeked],
+                                         self._container.format.name)
+        start = stream.start_time if stream.start_time is not None else 0
+        self._clock = FrameClock(source, start, nominal_interval(rate, time_base))
+        duration = float(stream.duration * stream.time_base) if stream.duration else _duration_tag(stream)
+        report = self.report
+        report.start = float(start * time_base)
+        report.rate = float(rate) if rate else None
+        report.declared_frames = stream.frames or None
+        if duration:
+            report.declared_end = report.start + duration
+        elif self._container.duration:
+            report.declared_end = self._container.duration / av.time_base
+            report.declared_end_is_video = False
+            duration = report.declared_end - report.start
         frames = stream.frames or (round(duration * rate) if duration and rate else None)
-        return VideoInfo(
-            width=ctx.width, height=ctx.height, time_base=stream.time_base or Fraction(1, 90000),
-            rate=Fraction(rate) if rate else None, frames=frames or None, duration=duration,
-            codec=ctx.name, pix_fmt=ctx.pix_fmt,
-        )
+        return VideoInfo(width=width, height=height, time_base=time_base, rate=rate, frames=frames or None,
+                         duration=duration, codec=ctx.name, pix_fmt=ctx.pix_fmt, orientation=self._orientation,
+                         stream_index=stream.index, timestamps=source)
 
     def start(self) -> None:
         """Start the demux/decode thread (after :meth:`open`)."""
@@ -128,9 +240,12 @@ class MediaReader:
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join()
         self._thread = None
+        self._peeked.clear()
+        self._packets = iter(())
         if self._container is not None:
             self._container.close()
             self._container = None
+        self._scope.close()
 
     def __enter__(self) -> MediaReader:
         return self
@@ -142,7 +257,9 @@ class MediaReader:
     async def items(self) -> AsyncIterator[Frame | av.Packet]:
         """Decoded frames and pass-through packets, in file order.
 
-        :raises DecodeError: the file is corrupt or truncated.
+        Damage does not raise: it is counted in :attr:`report`.
+
+        :raises DecodeError: reading failed in a way that is not damage (e.g. out of memory).
         """
         while True:
             try:
@@ -162,8 +279,7 @@ class MediaReader:
         except BufferClosed:
             pass  # close() was called: stop quietly
         except BaseException as exc:  # handed to the consumer, which raises it
-            error = exc if isinstance(exc, DecodeError) else DecodeError(
-                f"cannot decode {Path(self.path).name}: {exc}")
+            error = exc if isinstance(exc, DecodeError) else DecodeError(f"cannot decode {self.name}: {exc}")
             error.__cause__ = exc
             try:
                 self._items.put(_Failure(error))
@@ -173,25 +289,81 @@ class MediaReader:
             self._items.close()
 
     def _demux(self) -> None:
-        video = self._video
-        streams = [video, *self.copy_streams]
         seq = 0
-        with media_errors(f"cannot decode {Path(self.path).name}"):
-            for packet in self._container.demux(streams):
-                if self._stop.is_set():
-                    return
-                if packet.stream is not video:
-                    if packet.size:
-                        self._items.put(packet)
-                    continue
-                for decoded in packet.decode():
-                    self._items.put(self._to_frame(decoded, seq))
-                    seq += 1
+        peeked, self._peeked = self._peeked, []
+        for item in peeked:
+            if isinstance(item, av.VideoFrame):
+                self._items.put(self._to_frame(item, seq))
+                seq += 1
+            else:
+                self._items.put(item)
+        while not self._stop.is_set():
+            packet = self._next_packet()
+            if packet is None:
+                break
+            if packet.stream is not self._video:
+                if packet.size:
+                    self._items.put(packet)
+                continue
+            for decoded in self._decode(packet):
+                self._items.put(self._to_frame(decoded, seq))
+                seq += 1
+        if not self._stop.is_set():
+            self._finish_report(seq)
+
+    def _take_errors(self) -> None:
+        """Note FFmpeg's new error messages about this input (the decoder's are counted)."""
+        for name, message in self._errors.take() if self._errors is not None else []:
+            self.report.note_error(message)
+            self.report.decoder_errors += name == self._video.codec_context.name
+
+    def _next_packet(self) -> av.Packet | None:
+        """The next packet, or None at the end or where the file cannot be read any further."""
+        try:
+            packet = next(self._packets)
+        except StopIteration:
+            return None
+        except (av.FFmpegError, OSError, ValueError) as exc:
+            self.report.note_error(str(exc))
+            last = self._last_pts
+            self.report.stopped_at = float(last * self._video.time_base) if last is not None else 0.0
+            self._packets = iter(())
+            return None
+        self._take_errors()  # the demuxer's complaints name the damage; the frame counts measure it
+        return packet
+
+    def _decode(self, packet: av.Packet) -> list[av.VideoFrame]:
+        try:
+            frames: list[av.VideoFrame] = packet.decode()
+        except (av.FFmpegError, ValueError) as exc:
+            self.report.failed_packets += 1
+            self.report.note_error(str(exc))
+            frames = []
+        self._take_errors()
+        self.report.decoder_errors += sum(f.is_corrupt for f in frames)
+        return frames
 
     def _to_frame(self, decoded: av.VideoFrame, seq: int) -> Frame:
-        time_base = decoded.time_base or self._video.time_base
-        pts = decoded.pts
-        if pts is None:
-            rate = self.info.rate if self.info else None
-            pts = int(seq / rate / time_base) if rate else seq
-        return Frame(rgb_from_video(decoded), pts=pts, time_base=time_base, seq=seq)
+        assert self._clock is not None
+        pts = self._clock.stamp(decoded.pts, decoded.dts)
+        self._last_pts, self._last_duration = pts, decoded.duration or 0
+        image = self._orientation.apply(rgb_from_video(decoded))
+        return Frame(image, pts=pts, time_base=decoded.time_base or self._video.time_base, seq=seq)
+
+    def _finish_report(self, frames: int) -> None:
+        """Fill in :attr:`report` and :attr:`end_pts` once every packet has been read."""
+        assert self._clock is not None and self.info is not None
+        self._take_errors()
+        report, time_base = self.report, self.info.time_base
+        report.frames = frames
+        report.repaired_timestamps = self._clock.repaired
+        if self._last_pts is None:
+            return
+        own = self._last_duration if 0 < self._last_duration <= 10 * self._clock.interval else self._clock.interval
+        report.decoded_end = float((self._last_pts + own) * time_base)
+        self.end_pts = self._last_pts + own
+        intact = not report.cut_short and report.stopped_at is None
+        if intact and report.declared_end is not None and report.declared_end_is_video:
+            declared = round(report.declared_end / time_base)
+            if declared > self._last_pts:  # the input's own end: the last frame keeps its duration
+                self.end_pts = declared

@@ -1,0 +1,81 @@
+"""FFmpeg's error messages, collected so they can be acted on (damage counts, failure reasons).
+
+PyAV drops FFmpeg's log by default, and PyAV's exceptions then lack FFmpeg's explanation
+(``Operation not permitted`` instead of ``Cannot load libcuda.so.1``). While a
+:func:`ffmpeg_messages` block is active, error messages are captured process-wide (none
+reaches Python logging) and claimed by the name FFmpeg logs them under: a codec's name
+(``"h264"``, ``"h264_nvenc"``) or a container format's (``"mov,mp4,m4a,3gp,3g2,mj2"``).
+FFmpeg decodes on its own worker threads, so messages cannot be told apart by thread; two
+blocks watching the same name at the same time may claim each other's messages. Messages
+nobody claims go to this module's logger at debug level.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from collections.abc import Iterator
+
+import av
+import av.logging
+
+__all__ = ["FFmpegMessages", "ffmpeg_messages"]
+
+logger = logging.getLogger(__name__)
+
+_lock = threading.Lock()
+_users = 0
+_level_raised = False
+_capture: av.logging.Capture | None = None
+_shared: list[tuple[int, str, str]] = []
+
+
+class FFmpegMessages:
+    """The error messages FFmpeg logs under some names (see :func:`ffmpeg_messages`)."""
+
+    def __init__(self, names: frozenset[str]) -> None:
+        self.names = names
+
+    def take(self) -> list[tuple[str, str]]:
+        """(name, message) for each message logged under :attr:`names` since the last call."""
+        with _lock:
+            entries = _shared[:]
+            del _shared[:len(entries)]
+        mine = []
+        for _, name, message in entries:
+            if name in self.names:
+                mine.append((name, message.strip()))
+            else:
+                logger.debug("ffmpeg %s: %s", name, message.strip())
+        return mine
+
+
+@contextlib.contextmanager
+def ffmpeg_messages(*names: str) -> Iterator[FFmpegMessages]:
+    """Collect FFmpeg's error messages logged under ``names`` while the block runs.
+
+    The log level is raised to ``ERROR`` while any block is active and restored after the last.
+    """
+    global _users, _level_raised, _capture, _shared
+    with _lock:
+        if _users == 0:
+            if av.logging.get_level() is None:
+                av.logging.set_level(av.logging.ERROR)
+                _level_raised = True
+            _capture = av.logging.Capture(local=False)
+            _shared = _capture.__enter__()
+        _users += 1
+    try:
+        yield FFmpegMessages(frozenset(names))
+    finally:
+        with _lock:
+            _users -= 1
+            if _users == 0:
+                if _capture is not None:
+                    _capture.__exit__(None, None, None)
+                    _capture = None
+                    _shared = []
+                if _level_raised:
+                    av.logging.set_level(None)
+                    _level_raised = False
