@@ -14,6 +14,7 @@ from ..errors import DecodeError, SinkError
 from ..frames import Frame
 from ..images import read_image
 from ..sinks.file import temporary_path
+from ..sources.orientation import exif_orientation
 from ..styles import StyleRecipe
 
 __all__ = ["convert_image"]
@@ -25,17 +26,24 @@ async def convert_image(engine: Engine, source: Path, destination: Path, recipe:
                         size: ProcessingSize) -> list[str]:
     """Stylize ``source`` into ``destination`` (JPEG, PNG or WebP by extension).
 
-    Transparency is kept for PNG/WebP outputs. Returns notes on conversions applied.
+    Transparency is kept for PNG/WebP outputs; a photo with an EXIF orientation is stylized
+    and written upright (the output carries no EXIF). Returns notes on conversions applied.
     """
     decoded, _ = await asyncio.to_thread(read_image, source, error=DecodeError)
+    orientation = await asyncio.to_thread(exif_orientation, source)
+    rgb = orientation.apply(decoded.rgb)
+    alpha = None if decoded.alpha is None else orientation.apply(decoded.alpha[..., None])[..., 0]
+    notes = list(decoded.conversions)
+    if not orientation.identity:
+        notes.append(f"{orientation.describe()} for display (EXIF): written upright")
     stream = engine.open_stream(f"image:{source.name}", QueuePolicy.LOSSLESS, capacity=1, size=size)
     try:
         await stream.set_style(recipe)
-        stylized = (await stream.stylize(Frame(decoded.rgb))).image
+        stylized = (await stream.stylize(Frame(rgb))).image
     finally:
         stream.close()
-    await asyncio.to_thread(_write_image, destination, stylized, decoded.alpha)
-    return decoded.conversions
+    await asyncio.to_thread(_write_image, destination, stylized, alpha)
+    return notes
 
 
 def _write_image(destination: Path, rgb: np.ndarray, alpha: np.ndarray | None) -> None:

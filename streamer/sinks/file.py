@@ -179,12 +179,11 @@ class MediaWriter:
         self._thread.start()
 
     def _add_video(self, codec: str) -> None:
-        supported = self._container.supported_codecs
-        name = av.codec.Codec(codec, "w").name
-        if supported and name not in supported:
-            raise ConfigError(f"{self.path.suffix or 'this'} files cannot hold {name} video; pick "
-                              f"another --codec or output extension")
-        stream = self._container.add_stream(codec, rate=self.rate)
+        try:  # PyAV's supported_codecs is incomplete (MPEG-TS lists 8): ask FFmpeg when adding
+            stream = self._container.add_stream(codec, rate=self.rate)
+        except ValueError as exc:
+            raise ConfigError(f"{self.path.suffix or 'this'} files cannot hold {codec} video; pick "
+                              f"another --codec or output extension") from exc
         stream.width, stream.height = self.width, self.height
         stream.pix_fmt = self._pick_pix_fmt(stream)
         stream.codec_context.time_base = self.time_base
@@ -205,22 +204,35 @@ class MediaWriter:
         raise ConfigError(f"encoder {stream.codec_context.name} has no usable pixel format")
 
     def _add_copy(self, source: Any) -> None:
-        supported = self._container.supported_codecs
+        if source.type == "video":  # cover art (an attached picture)
+            self._add_cover(source)
+            return
         codec = source.codec_context.name if source.codec_context else None
-        if codec and (not supported or codec in supported):
-            try:
-                self._copies[source] = self._avi_frame_stream(source) or self._container.add_stream_from_template(source)
-                return
-            except media_library_errors() as exc:
-                reason = str(exc)
-        else:
-            reason = f"{self.path.suffix} files cannot hold {codec}"
+        try:
+            self._copies[source] = self._avi_frame_stream(source) or self._container.add_stream_from_template(source)
+            return
+        except media_library_errors() as exc:  # e.g. "'webm' format does not support 'aac' codec"
+            reason = str(exc)
         fallback = _AUDIO_FALLBACK.get(self._container.format.name.split(",")[0])
         if source.type == "audio" and fallback:
             self._transcoders[source] = _AudioTranscoder(source, self._container, fallback)
             self.notices.append(f"audio stream #{source.index} ({codec}) re-encoded to {fallback}: {reason}")
         else:
             self.notices.append(f"{source.type} stream #{source.index} ({codec}) left out: {reason}")
+
+    def _add_cover(self, source: Any) -> None:
+        """Copy cover art where the container keeps it as cover art (MP4); say so elsewhere."""
+        codec = source.codec_context.name
+        if not {"mp4", "ipod"}.intersection(self._container.format.name.split(",")):
+            self.notices.append(f"cover picture #{source.index} ({codec}) left out: {self.path.suffix} files "
+                                f"cannot hold cover art")
+            return
+        try:
+            stream = self._container.add_stream_from_template(source)
+            stream.disposition = source.disposition
+            self._copies[source] = stream
+        except (av.FFmpegError, ValueError) as exc:
+            self.notices.append(f"cover picture #{source.index} ({codec}) left out: {exc}")
 
     def _avi_frame_stream(self, source: Any) -> Any:
         """An AVI stream for copied MP3/AC3 packets that keeps one packet per audio frame.

@@ -13,7 +13,7 @@ pass them through without re-encoding. What it does to stay faithful to the inpu
   what it can and :attr:`MediaReader.report` says what was found (see
   :mod:`~streamer.sources.integrity`);
 * one video stream is read (the default one, else the first that is not cover art); the others
-  are listed in :attr:`MediaReader.notices`.
+  are listed in :attr:`MediaReader.notices`; cover art is passed through like audio.
 """
 
 from __future__ import annotations
@@ -98,7 +98,7 @@ class MediaReader:
             reader.open()
             reader.start()
             async for item in reader.items():
-                ...  # Frame or av.Packet (of reader.copy_streams)
+                ...  # Frame, or av.Packet of reader.copy_streams (audio, subtitles, cover art)
             reader.report.describe()  # None, or what was damaged
     """
 
@@ -139,8 +139,8 @@ class MediaReader:
         try:
             self._video = self._pick_video_stream()
             self._video.thread_type = "AUTO"
-            self.copy_streams = [s for s in self._container.streams
-                                 if s is not self._video and s.type in ("audio", "subtitle")]
+            self.copy_streams = [s for s in self._container.streams if s is not self._video and (
+                s.type in ("audio", "subtitle") or (s.type == "video" and s.disposition & _ATTACHED_PIC))]
             errors = ffmpeg_messages(self._video.codec_context.name, self._container.format.name)
             self._errors = self._scope.enter_context(errors)
             with media_errors(f"cannot read {self.name}"):
@@ -165,13 +165,12 @@ class MediaReader:
             moving = [s for s in videos if not s.disposition & _ATTACHED_PIC] or videos
             chosen = next((s for s in moving if s.disposition & _DEFAULT), moving[0])
         for other in videos:
-            if other is chosen:
+            if other is chosen or other.disposition & _ATTACHED_PIC:  # cover art is copied like audio
                 continue
             ctx = other.codec_context
-            what = "cover picture" if other.disposition & _ATTACHED_PIC else "video stream"
-            hint = "" if other.disposition & _ATTACHED_PIC else f" (--video-stream {other.index} picks it)"
-            self.notices.append(f"{what} #{other.index} ({ctx.name}, {ctx.width}x{ctx.height}) left out: "
-                                f"stream #{chosen.index} is the one stylized{hint}")
+            self.notices.append(f"video stream #{other.index} ({ctx.name}, {ctx.width}x{ctx.height}) left out: "
+                                f"stream #{chosen.index} is the one stylized (--video-stream {other.index} "
+                                f"picks it)")
         return chosen
 
     def _peek(self) -> None:
@@ -359,7 +358,7 @@ class MediaReader:
         report.repaired_timestamps = self._clock.repaired
         if self._last_pts is None:
             return
-        own = self._last_duration if 0 < self._last_duration <= 10 * self._clock.interval else self._clock.interval
+        own = self._last_duration if self._last_duration > 0 else self._clock.interval
         report.decoded_end = float((self._last_pts + own) * time_base)
         self.end_pts = self._last_pts + own
         intact = not report.cut_short and report.stopped_at is None

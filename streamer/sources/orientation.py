@@ -1,7 +1,7 @@
 """Rotated and mirrored video (phone recordings): turning coded frames the way players show them.
 
 A phone records its sensor's landscape frames and stores how to show them (MP4/MOV/Matroska
-*display matrix*, e.g. "rotate 90 degrees"). ``convert`` turns every frame upright before it is
+*display matrix*, e.g. "rotate 90 degrees"; photos: the EXIF orientation tag). ``convert`` turns every frame upright before it is
 stylized and writes upright frames with no rotation: the style is painted the way the viewer
 sees the picture (brush strokes keep their direction), and every container plays the result
 the same way, AVI and MPEG-TS included, which have no rotation field.
@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
+from pathlib import Path
 
 import av
 import numpy as np
 
-__all__ = ["Orientation", "orientation_of"]
+__all__ = ["EXIF_ORIENTATIONS", "Orientation", "exif_orientation", "orientation_of"]
 
 
 @dataclass(frozen=True)
@@ -101,3 +102,27 @@ def orientation_of(frame: av.VideoFrame) -> tuple[Orientation, str | None]:
                    2: Orientation(flip_rows=True, flip_columns=True, degrees=180),
                    3: Orientation(transpose=True, flip_columns=True, degrees=-90)}[quarter]
         return rounded, f"display rotation of {degrees} degrees rounded to {rounded.degrees}"
+
+
+#: EXIF orientation tag (0x0112) value -> how to show the stored image
+EXIF_ORIENTATIONS = {
+    2: Orientation(flip_columns=True, mirrored=True),
+    3: Orientation(flip_rows=True, flip_columns=True, degrees=180),
+    4: Orientation(flip_rows=True, degrees=180, mirrored=True),
+    5: Orientation(transpose=True, degrees=90, mirrored=True),
+    6: Orientation(transpose=True, flip_columns=True, degrees=-90),
+    7: Orientation(transpose=True, flip_rows=True, flip_columns=True, degrees=-90, mirrored=True),
+    8: Orientation(transpose=True, flip_rows=True, degrees=90),
+}
+
+
+def exif_orientation(path: str | Path) -> Orientation:
+    """How to show the image file at ``path`` (its EXIF orientation; upright when it has none)."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            value = image.getexif().get(0x0112, 1)
+    except (OSError, ValueError, SyntaxError):
+        return Orientation()
+    return EXIF_ORIENTATIONS.get(int(value), Orientation())
