@@ -202,7 +202,13 @@ def test_reference_clip_with_audio_from_shared(shared: Path, tmp_path: Path, sty
 
 
 @pytest.mark.slow
-def test_ctrl_c_leaves_no_partial_output(tmp_path: Path, style: list[str]) -> None:
+@pytest.mark.parametrize(("signum", "status", "message"), [
+    (signal.SIGINT, 130, "streamer: interrupted"),
+    (signal.SIGTERM, 143, "streamer: stopped by SIGTERM"),
+    (signal.SIGHUP, 129, "streamer: stopped by SIGHUP"),
+], ids=["SIGINT", "SIGTERM", "SIGHUP"])
+def test_convert_when_stopped_by_a_signal_leaves_no_partial_output(tmp_path: Path, style: list[str], signum: int,
+                                                                   status: int, message: str) -> None:
     source = make_clip(tmp_path / "long.mp4", frames=400, width=320, height=240, fps=25)
     out = tmp_path / "out.mp4"
     proc = subprocess.Popen([sys.executable, "-m", "streamer", "convert", str(source), "-o", str(out), *style,
@@ -212,11 +218,38 @@ def test_ctrl_c_leaves_no_partial_output(tmp_path: Path, style: list[str]) -> No
     while not any(".partial-" in p.name for p in tmp_path.iterdir()) and time.monotonic() < deadline:
         time.sleep(0.1)
     time.sleep(1.0)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signum)
     _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130, err
-    assert "streamer: interrupted" in err and "Traceback" not in err
+    assert proc.returncode == status, err
+    assert message in err and "Traceback" not in err
     assert not out.exists() and not leftovers(tmp_path)
+
+
+def test_convert_when_output_folder_is_read_only_gives_one_line(tmp_path: Path, style: list[str]) -> None:
+    source = make_clip(tmp_path / "in.mp4", frames=2)
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    command = [sys.executable, "-m", "streamer", "convert", str(source), "-o", str(locked / "out.mp4"), *style,
+               "--backend", "cpu", "--no-progress"]
+    if os.geteuid() != 0:
+        locked.chmod(0o555)
+    else:  # root writes anywhere a mode allows nothing: mount a read-only folder in a private namespace
+        import shlex
+        import shutil
+
+        if shutil.which("unshare") is None or subprocess.run(["unshare", "-m", "true"]).returncode != 0:
+            pytest.skip("running as root without mount namespaces: no way to make a folder read-only")
+        command = ["unshare", "-m", "sh", "-c",
+                   f"mount -t tmpfs -o ro tmpfs {shlex.quote(str(locked))} && exec {shlex.join(command)}"]
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    finally:
+        locked.chmod(0o755)
+    errors = [line for line in done.stderr.splitlines() if line.startswith("streamer: error:")]
+    assert done.returncode == 1, done.stderr
+    assert errors == [f"streamer: error: cannot write into {locked}: Read-only file system"] or \
+        errors == [f"streamer: error: cannot write into {locked}: Permission denied"], done.stderr
+    assert "Traceback" not in done.stderr and "unexpected" not in done.stderr
 
 
 @pytest.mark.parametrize("kind", ["text", "truncated", "bomb"])

@@ -9,6 +9,7 @@ presentation timestamps: its chunk order is its time, so decode timestamps are u
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -113,6 +114,7 @@ class Expect:
     rotation: int | None = 0
     upright: Clip | None = None  #: the first frame must show this clip's displayed picture
     output: bool = True  #: an output file must exist (False: it must not)
+    folder: list[str] | None = None  #: a batch: the files the output folder must hold
 
 
 @dataclass
@@ -268,7 +270,8 @@ CASES = [
          Expect(status=1, message="has no video stream", output=False), out="out.m4a"),
     Case("batch-with-damage", folder_of(good=clip("a.mp4", frames=6),
                                         cut=damaged(cut_in_half, "b.mp4", options={"movflags": "faststart"}, **CUT)),
-         Expect(status=3, message="2 converted, 1 damaged, 0 failed", output=False), out="outdir"),
+         Expect(status=3, message="2 converted, 1 damaged, 0 failed", output=False, folder=["a.mp4", "b.mp4"]),
+         out="outdir"),
     # -- several streams ------------------------------------------------------------------------
     Case("second-video-stream", clip("in.mkv", frames=6, second_video=(48, 32)),
          Expect(message="video stream #1 (h264, 48x32) left out", streams=["video", "audio"]), out="out.mkv"),
@@ -332,6 +335,8 @@ def test_convert_when_odd_or_damaged_input(case: Case, tmp_path: Path, corpus_st
     if expect.message is not None:
         assert expect.message in text, text
     assert not [p.name for p in tmp_path.rglob("*") if ".partial-" in p.name]
+    if expect.folder is not None:
+        assert sorted(p.name for p in out.iterdir()) == expect.folder
     if not expect.output or status not in (0, 3):
         if not expect.output:
             assert not out.exists() or out.is_dir()
@@ -357,6 +362,9 @@ def test_convert_when_odd_or_damaged_input(case: Case, tmp_path: Path, corpus_st
             assert got == wanted, f"{name}: {got} != {wanted}"
     if expect.rotation is not None:
         assert after.rotation == expect.rotation
+    decoded = re.search(r"decoded (\d+)", text)
+    if decoded:  # a damaged input: the output holds exactly the frames that decoded
+        assert after.frames == int(decoded.group(1)) > 0
     if expect.upright is not None:
         _check_upright(after.first, expect.upright)
     if before.audio_start is not None and after.audio_start is not None and after.times:

@@ -1,0 +1,81 @@
+"""The pieces under ``convert`` that the corpus reaches only as a whole: timing, encoder choice, size cap."""
+
+from __future__ import annotations
+
+import av
+import pytest
+
+from streamer.config import MAX_LONG_SIDE, ProcessingSize
+from streamer.sinks.encoders import HARDWARE_ENCODERS, auto_video_encoder, trial_encode
+from streamer.timestamps import FrameClock, TimestampSource, choose_timestamp_source, last_packet_duration
+
+
+def test_timestamp_source_when_avi_then_decode_order_even_if_pts_increase() -> None:
+    # given: H.264 in AVI, as FFmpeg reads it: pts = dts + reorder delay (one frame late)
+    pts, dts = [1, 2, 3, 4], [0, 1, 2, 3]
+    # then
+    assert choose_timestamp_source(pts, dts, "mp4") is TimestampSource.PTS
+    assert choose_timestamp_source(pts, dts, "avi") is TimestampSource.DTS
+
+
+def test_timestamp_source_when_pts_shuffled_then_dts_else_count() -> None:
+    assert choose_timestamp_source([1, 4, 3, 5], [2, 3, 4, 5]) is TimestampSource.DTS
+    assert choose_timestamp_source([1, 4, 3], [None, None, None]) is TimestampSource.COUNT
+
+
+def test_frame_clock_when_dts_then_first_frame_starts_with_the_stream() -> None:
+    # given: B-frame AVI: the decoder's first frame carries dts 2 (two frames of delay), the stream starts at 0
+    clock = FrameClock(TimestampSource.DTS, start=0, interval=1)
+    # when: the last frames come out at the decoder flush without a dts
+    stamps = [clock.stamp(pts, dts) for pts, dts in [(1, 2), (4, 3), (3, 4), (5, 5), (2, None), (6, None)]]
+    # then
+    assert stamps == [0, 1, 2, 3, 4, 5] and clock.repaired == 0
+
+
+def test_frame_clock_when_a_pts_goes_backwards_then_it_is_repaired_and_counted() -> None:
+    clock = FrameClock(TimestampSource.PTS, start=0, interval=10)
+    assert [clock.stamp(p, None) for p in [0, 10, 10, None, 40]] == [0, 10, 20, 30, 40]
+    assert clock.repaired == 2
+
+
+def test_last_packet_duration_when_b_frames_then_track_ends_at_the_last_frame_shown() -> None:
+    # frames at 0,1,2,4,5 lasting until 8; x264 decode times -2..2; the track must be 8 long
+    assert last_packet_duration(end=8, first_pts=0, first_dts=-2, last_dts=2) == 4
+    assert last_packet_duration(end=3, first_pts=0, first_dts=-2, last_dts=2) is None
+
+
+def test_processing_size_when_frame_is_very_thin_then_long_side_is_capped() -> None:
+    size = ProcessingSize.parse("384")
+    height, width = size.shape_for(1000, 8, multiple=4)
+    assert height <= MAX_LONG_SIDE and height % 4 == 0 and width % 4 == 0
+    assert abs(height / width - 1000 / 8) / (1000 / 8) < 0.1  # aspect kept within rounding
+    assert size.cap_note(1000, 8, 4) is not None and size.cap_note(720, 1280, 4) is None
+    assert size.shape_for(720, 1280, multiple=8) == (384, 680)  # ordinary frames unchanged
+    assert max(ProcessingSize.parse("native").shape_for(4320, 7680)) == MAX_LONG_SIDE
+
+
+def test_trial_encode_when_software_encoder_then_it_passes() -> None:
+    assert trial_encode("libx264") is None
+    assert trial_encode("no-such-encoder") == "not in this FFmpeg build"
+
+
+def test_trial_encode_when_hardware_is_missing_then_ffmpeg_says_why() -> None:
+    candidates = [c for c in HARDWARE_ENCODERS if c in av.codecs_available]
+    if not candidates:
+        pytest.skip("this FFmpeg build has no hardware encoders")
+    reasons = {c: trial_encode(c) for c in candidates}
+    failed = {c: why for c, why in reasons.items() if why is not None}
+    if not failed:
+        pytest.skip("every hardware encoder works here")
+    for why in failed.values():  # FFmpeg's own explanation, not PyAV's wrapper around avcodec_open2
+        assert why and "avcodec_open2" not in why
+
+
+def test_auto_video_encoder_when_no_hardware_works_then_libx264_with_every_reason() -> None:
+    choice = auto_video_encoder()
+    if choice.hardware:
+        assert trial_encode(choice.codec) is None
+        return
+    assert choice.codec == "libx264"
+    for family in ("NVENC", "Quick Sync", "VAAPI", "VideoToolbox", "AMF"):
+        assert family in choice.reason
