@@ -277,13 +277,11 @@ class MediaWriter:
         if frame.width != self.width or frame.height != self.height:
             raise SinkError(f"frame is {frame.width}x{frame.height}, the output {self.width}x{self.height}")
         held = self._held_frame
-        if held is not None and held.pts is not None and frame.pts is not None:
-            if frame.pts <= held.pts:
-                raise SinkError(f"frame timestamps must increase ({frame.pts} after {held.pts})")
-            self._last_interval = frame.pts - held.pts
-            self._encode_now(held, self._last_interval)
-        elif held is not None:
-            self._encode_now(held, None)
+        if held is not None:
+            interval = None if held.pts is None or frame.pts is None else frame.pts - held.pts
+            if interval is not None and interval > 0:
+                self._last_interval = interval
+            self._encode_now(held, interval if interval and interval > 0 else None)
         self._held_frame = frame
 
     def _encode_now(self, frame: Frame, duration: int | None) -> None:
