@@ -15,8 +15,8 @@ from pathlib import Path
 
 from ..convert import FileOutcome, Job, Progress, plan_jobs, run_jobs
 from ..errors import ConfigError
-from ..sinks.file import AUTO_CODEC, EncoderSettings
 from ..sinks.encoders import auto_video_encoder
+from ..sinks.file import AUTO_CODEC, EncoderSettings
 from ..sources.media import VideoInfo
 from .common import (
     add_engine_arguments,

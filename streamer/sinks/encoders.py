@@ -12,6 +12,7 @@ import functools
 import logging
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import Any
 
 import av
 import numpy as np
@@ -58,7 +59,7 @@ def trial_encode(codec: str, width: int = _TRIAL_SIZE[0], height: int = _TRIAL_S
     pix_fmt = next((f for f in ("yuv420p", "nv12") if f in formats), formats[0] if formats else "yuv420p")
     with ffmpeg_messages(codec) as log:
         try:
-            context = av.codec.CodecContext.create(codec, "w")
+            context: Any = av.codec.CodecContext.create(codec, "w")
             context.width, context.height, context.pix_fmt = width, height, pix_fmt
             context.time_base, context.framerate = Fraction(1, 30), Fraction(30)
             gray = av.VideoFrame.from_ndarray(np.full((height, width, 3), 128, np.uint8), format="rgb24")

@@ -1,10 +1,10 @@
 """Rotated and mirrored video (phone recordings): turning coded frames the way players show them.
 
 A phone records its sensor's landscape frames and stores how to show them (MP4/MOV/Matroska
-*display matrix*, e.g. "rotate 90 degrees"; photos: the EXIF orientation tag). ``convert`` turns every frame upright before it is
-stylized and writes upright frames with no rotation: the style is painted the way the viewer
-sees the picture (brush strokes keep their direction), and every container plays the result
-the same way, AVI and MPEG-TS included, which have no rotation field.
+*display matrix*, e.g. "rotate 90 degrees"; photos: the EXIF orientation tag). ``convert`` turns
+every frame upright before it is stylized and writes upright frames with no rotation: the style
+is painted the way the viewer sees the picture (brush strokes keep their direction), and every
+container plays the result the same way, AVI and MPEG-TS included, which have no rotation field.
 """
 
 from __future__ import annotations
@@ -12,11 +12,15 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import av
 import numpy as np
+from av.sidedata.sidedata import Type as SideDataType
 
 __all__ = ["EXIF_ORIENTATIONS", "Orientation", "exif_orientation", "orientation_of"]
+
+_DISPLAY_MATRIX = SideDataType.DISPLAYMATRIX
 
 
 @dataclass(frozen=True)
@@ -89,7 +93,9 @@ def orientation_of(frame: av.VideoFrame) -> tuple[Orientation, str | None]:
 
     Rotations that are not a multiple of 90 degrees are rounded to the nearest quarter turn.
     """
-    data = next((bytes(sd) for sd in frame.side_data if sd.type == av.sidedata.sidedata.Type.DISPLAYMATRIX), None)
+    side_data: Any = frame.side_data  # a Mapping keyed by side data type (PyAV's stub types keys as str)
+    found = side_data.get(_DISPLAY_MATRIX)
+    data = bytes(found) if found is not None else None
     if data is None or len(data) < 36:
         return Orientation(), None
     matrix = struct.unpack("=9i", data[:36])
