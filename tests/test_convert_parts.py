@@ -7,6 +7,7 @@ import pytest
 
 from streamer.config import MAX_LONG_SIDE, ProcessingSize
 from streamer.sinks.encoders import HARDWARE_ENCODERS, auto_video_encoder, trial_encode
+from streamer.sources.integrity import ReadReport
 from streamer.timestamps import FrameClock, TimestampSource, choose_timestamp_source, last_packet_duration
 
 
@@ -79,3 +80,25 @@ def test_auto_video_encoder_when_no_hardware_works_then_libx264_with_every_reaso
     assert choice.codec == "libx264"
     for family in ("NVENC", "Quick Sync", "VAAPI", "VideoToolbox", "AMF"):
         assert family in choice.reason
+
+
+def test_read_report_when_index_counts_frames_an_edit_list_hides_then_not_damaged() -> None:
+    # given: a trimmed MP4: its index lists 15 frames before the cut that FFmpeg does not show,
+    # but the video runs to its stated end
+    report = ReadReport(frames=45, declared_frames=60, declared_end=1.5, decoded_end=1.5, rate=30.0)
+    # then
+    assert not report.cut_short and report.describe() is None
+
+
+def test_read_report_when_cut_short_then_counts_in_the_message() -> None:
+    report = ReadReport(frames=28, declared_frames=60, declared_end=2.0, decoded_end=0.93, rate=30.0)
+    assert report.cut_short
+    assert report.describe() == "damaged input: decoded 28 of 60 frames; the file ends early (0.93 s of 2.00 s)"
+    estimated = ReadReport(frames=30, declared_end=2.0, decoded_end=1.0, rate=30.0)
+    assert "decoded 30 of ~60 frames" in (estimated.describe() or "")
+
+
+def test_read_report_when_only_the_file_duration_is_known_then_audio_tail_is_not_damage() -> None:
+    # the file's duration includes 0.5 s of audio after the last frame
+    report = ReadReport(frames=30, declared_end=1.5, declared_end_is_video=False, decoded_end=1.0, rate=30.0)
+    assert not report.damaged

@@ -2,9 +2,10 @@
 
 A file can be damaged in three ways ``convert`` detects, each while converting what decodes:
 
-* **cut short** (a download or copy that stopped): the container's index or header says the
-  video lasts longer than the frames found (more than 2 frames and 2 % missing by count, or,
-  with no frame count, more than 1 s and 5 % missing by time);
+* **cut short** (a download or copy that stopped): the container's index and header say the
+  video has more frames and lasts longer than what was found (more than 2 frames and 2 %
+  missing, by count and by time where both are known; more than 1 s and 5 % when only the
+  whole file's duration is known, which includes its audio);
 * **unreadable from some point** (the demuxer fails with an error): reading stops there;
 * **corrupt packets**: the decoder rejects packets or reports errors (FFmpeg conceals most
   and still returns a frame, with visible blocks).
@@ -49,12 +50,26 @@ class ReadReport:
 
     @property
     def cut_short(self) -> bool:
-        """The container says there is more video than was found."""
+        """The container says there is more video than was found, by count and by time where both are known.
+
+        Requiring both keeps trimmed MP4s (an edit list hides frames the index still counts) and
+        AVIs with dropped-frame chunks from counting as damaged.
+        """
+        by_count = self._missing_by_count()
+        by_time = self._missing_by_time()
+        if by_count is None:
+            return bool(by_time)
+        return by_count and (by_time is None or by_time)
+
+    def _missing_by_count(self) -> bool | None:
         missing = self.missing_by_count
-        if missing is not None:
-            return missing > max(2, 0.02 * self.declared_frames) if self.declared_frames else False
+        if missing is None or not self.declared_frames:
+            return None
+        return missing > max(2, 0.02 * self.declared_frames)
+
+    def _missing_by_time(self) -> bool | None:
         if self.declared_end is None or self.decoded_end is None:
-            return False
+            return None
         length = max(self.declared_end - self.start, 0.0)
         gap = self.declared_end - self.decoded_end
         if not self.declared_end_is_video:
