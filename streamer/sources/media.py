@@ -21,7 +21,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -145,7 +145,7 @@ class MediaReader:
             self._errors = self._scope.enter_context(errors)
             with media_errors(f"cannot read {self.name}"):
                 self._packets = self._container.demux([self._video, *self.copy_streams])
-                self._peek()
+                self._in_own_thread(self._peek)
             self.info = self._describe()
         except BaseException:
             self.close()
@@ -172,6 +172,28 @@ class MediaReader:
                                 f"stream #{chosen.index} is the one stylized (--video-stream {other.index} "
                                 f"picks it)")
         return chosen
+
+    def _in_own_thread(self, work: Callable[[], None]) -> None:
+        """Run ``work`` on a short-lived thread at the reader's priority and wait for it.
+
+        The decoder opens on its first packet and its frame threads inherit the priority of the
+        thread that opened it: that must be the reader's (background) priority, not the caller's.
+        """
+        failure: list[BaseException] = []
+
+        def run() -> None:
+            if self.background:
+                run_in_background_priority()
+            try:
+                work()
+            except BaseException as exc:  # re-raised on the caller's thread
+                failure.append(exc)
+
+        thread = threading.Thread(target=run, name="streamer-demux-open", daemon=True)
+        thread.start()
+        thread.join()
+        if failure:
+            raise failure[0]
 
     def _peek(self) -> None:
         """Decode up to :data:`PEEK_FRAMES` frames ahead (kept for the thread, in file order)."""
