@@ -5,6 +5,10 @@ at the same priority preempt XNNPACK's workers, whose thread pool then waits at 
 for the preempted one: measured here, overlapped conversion ran *slower* than a one-thread
 loop. Lowering the I/O threads' priority lets them use only the cycles inference leaves idle;
 their bounded queues keep them from falling behind for long.
+
+When the encoder is the slower side (a fast model, a slow x264 preset), the same rule starves
+the bottleneck instead; :class:`~streamer.sinks.file.MediaWriter` therefore starts at normal
+priority and steps back (:func:`lower_priority`) only once it sees itself waiting for frames.
 """
 
 from __future__ import annotations
@@ -12,8 +16,9 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from collections.abc import Iterable
 
-__all__ = ["BACKGROUND_NICENESS", "run_in_background_priority"]
+__all__ = ["BACKGROUND_NICENESS", "lower_priority", "run_in_background_priority", "thread_ids"]
 
 logger = logging.getLogger(__name__)
 
@@ -23,11 +28,26 @@ BACKGROUND_NICENESS = 10
 
 def run_in_background_priority(increment: int = BACKGROUND_NICENESS) -> None:
     """Lower the calling thread's CPU priority by ``increment`` (Linux: per thread; else no-op)."""
-    if not hasattr(os, "setpriority") or not hasattr(threading, "get_native_id"):
+    if hasattr(threading, "get_native_id"):
+        lower_priority([threading.get_native_id()], increment)
+
+
+def lower_priority(tids: Iterable[int], increment: int = BACKGROUND_NICENESS) -> None:
+    """Lower the CPU priority of the threads ``tids`` (native ids) by ``increment`` (Linux only)."""
+    if not hasattr(os, "setpriority"):
         return
-    tid = threading.get_native_id()
+    for tid in tids:
+        try:
+            current = os.getpriority(os.PRIO_PROCESS, tid)
+            os.setpriority(os.PRIO_PROCESS, tid, min(19, current + increment))
+        except OSError as exc:  # gone, not allowed or not supported: leave it
+            logger.debug("cannot lower the priority of thread %s: %s", tid, exc)
+
+
+def thread_ids() -> set[int]:
+    """Native ids of this process's threads (Linux; empty elsewhere), e.g. to find the ones a
+    native library started."""
     try:
-        current = os.getpriority(os.PRIO_PROCESS, tid)
-        os.setpriority(os.PRIO_PROCESS, tid, min(19, current + increment))
-    except OSError as exc:  # not allowed or not supported: run at normal priority
-        logger.debug("cannot lower the priority of thread %s: %s", tid, exc)
+        return {int(name) for name in os.listdir("/proc/self/task")}
+    except OSError:
+        return set()

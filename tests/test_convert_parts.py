@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import os
+import sys
+import time
+from fractions import Fraction
+from pathlib import Path
+
 import av
 import pytest
 
 from streamer.config import MAX_LONG_SIDE, ProcessingSize
+from streamer.frames import Frame
 from streamer.sinks.encoders import HARDWARE_ENCODERS, auto_video_encoder, trial_encode
+from streamer.sinks.file import MediaWriter
 from streamer.sources.integrity import ReadReport
 from streamer.timestamps import FrameClock, TimestampSource, choose_timestamp_source, last_packet_duration
+
+from .media import pattern_frame
 
 
 def test_timestamp_source_when_avi_then_decode_order_even_if_pts_increase() -> None:
@@ -102,3 +112,35 @@ def test_read_report_when_only_the_file_duration_is_known_then_audio_tail_is_not
     # the file's duration includes 0.5 s of audio after the last frame
     report = ReadReport(frames=30, declared_end=1.5, declared_end_is_video=False, decoded_end=1.0, rate=30.0)
     assert not report.damaged
+
+
+def _niceness(tid: int) -> int:
+    return os.getpriority(os.PRIO_PROCESS, tid)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread niceness is Linux-only")
+@pytest.mark.parametrize("starved", [True, False], ids=["waits-for-frames", "bottleneck"])
+def test_encoder_priority_when_it_waits_for_frames_then_it_steps_back(tmp_path: Path, starved: bool,
+                                                                      no_thread_leaks: None) -> None:
+    # given: a writer fed slowly (inference is the bottleneck) or as fast as it takes frames
+    height, width = (120, 160) if starved else (480, 640)
+    frames = [Frame(pattern_frame(i, height, width), pts=i, time_base=Fraction(1, 25)) for i in range(32)]
+    writer = MediaWriter(tmp_path / "out.mp4", width, height, Fraction(1, 25), Fraction(25))
+    writer.open()
+    process = _niceness(0)
+    try:
+        for frame in frames:
+            writer.write(frame)
+            if starved:
+                time.sleep(0.12)
+        # when the window of frames has been watched
+        deadline = time.monotonic() + 20
+        while writer.frames_written < 30 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert writer._thread is not None and writer._thread.native_id is not None
+        encoder_thread = _niceness(writer._thread.native_id)
+        # then
+        assert writer.priority.stepped_back is starved
+        assert (encoder_thread > process) is starved
+    finally:
+        writer.finish()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
@@ -22,8 +23,8 @@ from ..config import QueuePolicy
 from ..errors import ConfigError, SinkError, media_errors, media_errors_ignored, media_library_errors
 from ..frames import Frame
 from ..pixels import video_from_rgb
-from ..priority import run_in_background_priority
 from ..timestamps import PacketDurations, stores_dts_durations
+from .encoder_priority import EncoderPriority, PriorityMode
 from .encoders import auto_video_encoder
 
 __all__ = ["AUTO_CODEC", "EncoderSettings", "MediaWriter", "default_video_codec"]
@@ -123,20 +124,23 @@ class MediaWriter:
     :param rate: nominal frame rate (container metadata).
     :param copy_streams: input streams whose packets will be passed through (or re-encoded
         when the container cannot hold their codec, with a notice).
-    :param background: encode at lower CPU priority than inference (batch work; live
-        recordings pass False).
+    :param background: True: encode at lower CPU priority than inference from the start; False:
+        never lower it (live recordings); None (batch default): normal priority, stepping back
+        to background once the encoder waits for frames (see
+        :mod:`~streamer.sinks.encoder_priority`).
     """
 
     def __init__(self, path: str | Path, width: int, height: int, time_base: Fraction,
                  rate: Fraction | None = None, copy_streams: Sequence[Any] = (),
-                 settings: EncoderSettings | None = None, buffer: int = 8, background: bool = True) -> None:
+                 settings: EncoderSettings | None = None, buffer: int = 8, background: bool | None = None) -> None:
         self.path = Path(path)
         self.temp_path = temporary_path(self.path)
         self.width, self.height = width, height
         self.time_base = time_base
         self.rate = rate
         self.settings = settings or EncoderSettings()
-        self.background = background
+        self.priority = EncoderPriority(PriorityMode.ADAPTIVE if background is None else
+                                        PriorityMode.BACKGROUND if background else PriorityMode.NORMAL)
         self.notices: list[str] = []  #: what was re-encoded or dropped, and why
         self._copy_sources = list(copy_streams)
         self._container: Any = None
@@ -255,18 +259,22 @@ class MediaWriter:
         return stream
 
     def _run(self) -> None:
-        if self.background:
-            run_in_background_priority()
+        self.priority.start()
         try:
+            with self.priority.opening_encoder():  # here, so the encoder's threads are known
+                self._video.codec_context.open()
             while True:
+                started = time.perf_counter()
                 try:
                     item = self._items.get()
                 except BufferClosed:
                     break
+                got = time.perf_counter()
                 if isinstance(item, Frame):
                     self._encode(item)
                 else:
                     self._mux_packet(item)
+                self.priority.account(got - started, time.perf_counter() - got, isinstance(item, Frame))
         except BaseException as exc:
             self._error = exc
             self._items.close()
