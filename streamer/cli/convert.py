@@ -112,11 +112,11 @@ async def _convert(args: argparse.Namespace) -> int:
     if len(jobs) > 1 and args.output:
         _make_folder(Path(args.output))
     settings = EncoderSettings(args.codec, args.crf, args.preset)
-    if args.codec == AUTO_CODEC:
-        print(f"streamer: {await asyncio.to_thread(lambda: auto_video_encoder().describe())}", file=sys.stderr)
     engine = create_engine(args)
     try:
         await start_engine(engine, recipe)  # styles fail before any file is touched
+        if args.codec == AUTO_CODEC:
+            print(f"streamer: {await asyncio.to_thread(lambda: auto_video_encoder().describe())}", file=sys.stderr)
         progress = _Bar(enabled=not args.no_progress and sys.stderr.isatty())
         # one file: its error is the command's error; several: report each and go on
         keep_going = len(jobs) > 1 and not args.stop_on_error
@@ -164,9 +164,8 @@ def _summarize(outcomes: list[FileOutcome], allow_damaged: bool) -> int:
             print(f"ok      {o.job.source} -> {o.job.destination} (image, {o.seconds:.2f} s)")
         elif o.ok:
             fps = o.frames / o.seconds if o.seconds else 0.0
-            count = "1 image" if o.job.is_image else f"{o.frames} frames, {fps:.1f} fps"
             state = "damaged" if o.damage else "ok     "
-            print(f"{state} {o.job.source} -> {o.job.destination} ({count})")
+            print(f"{state} {o.job.source} -> {o.job.destination} ({o.frames} frames, {fps:.1f} fps)")
         else:
             print(f"failed  {o.job.source}: {o.error}")
             print(f"streamer: error: {o.job.source}: {o.error}", file=sys.stderr)

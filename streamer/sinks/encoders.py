@@ -17,6 +17,7 @@ from typing import Any
 import av
 import numpy as np
 
+from ..errors import media_library_errors
 from ..ffmpeg_log import ffmpeg_messages
 
 __all__ = ["HARDWARE_ENCODERS", "EncoderChoice", "auto_video_encoder", "trial_encode"]
@@ -53,7 +54,7 @@ def trial_encode(codec: str, width: int = _TRIAL_SIZE[0], height: int = _TRIAL_S
     """Encode ``frames`` gray frames with ``codec``; None if it produced packets, else why not."""
     try:
         spec = av.codec.Codec(codec, "w")
-    except (av.FFmpegError, ValueError):
+    except media_library_errors():
         return "not in this FFmpeg build"
     formats = [f.name for f in (spec.video_formats or [])]
     pix_fmt = next((f for f in ("yuv420p", "nv12") if f in formats), formats[0] if formats else "yuv420p")
@@ -69,7 +70,7 @@ def trial_encode(codec: str, width: int = _TRIAL_SIZE[0], height: int = _TRIAL_S
                 frame.pts = i
                 packets += len(context.encode(frame))
             packets += len(context.encode(None))
-        except (av.FFmpegError, ValueError, OSError, MemoryError) as exc:
+        except media_library_errors() as exc:  # a driver that cannot start: FFmpeg error or OSError
             messages = [message for _, message in log.take()]
             # FFmpeg's first message says why (e.g. "Cannot load libcuda.so.1"); PyAV's only how
             return messages[0] if messages else (getattr(exc, "strerror", None) or str(exc) or type(exc).__name__)

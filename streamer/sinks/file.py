@@ -235,7 +235,7 @@ class MediaWriter:
             stream = self._container.add_stream_from_template(source)
             stream.disposition = source.disposition
             self._copies[source] = stream
-        except (av.FFmpegError, ValueError) as exc:
+        except media_library_errors() as exc:
             self.notices.append(f"cover picture #{source.index} ({codec}) left out: {exc}")
 
     def _avi_frame_stream(self, source: Any) -> Any:
@@ -251,7 +251,7 @@ class MediaWriter:
             return None
         try:
             stream = self._container.add_stream(canonical, rate=source.codec_context.sample_rate)
-        except (av.FFmpegError, ValueError):
+        except media_library_errors():
             return None  # no such encoder here: copy the parameters as they are
         stream.layout = source.codec_context.layout
         stream.bit_rate = source.codec_context.bit_rate

@@ -31,7 +31,7 @@ import av
 
 from ..buffers import BufferClosed, FrameBuffer
 from ..config import QueuePolicy
-from ..errors import ConfigError, DecodeError, SourceOpenError, media_errors
+from ..errors import ConfigError, DecodeError, SourceOpenError, media_errors, media_library_errors
 from ..ffmpeg_log import FFmpegMessages, ffmpeg_messages
 from ..frames import Frame
 from ..pixels import rgb_from_video
@@ -344,7 +344,7 @@ class MediaReader:
             packet = next(self._packets)
         except StopIteration:
             return None
-        except (av.FFmpegError, OSError, ValueError) as exc:
+        except media_library_errors() as exc:
             self.report.note_error(str(exc))
             last = self._last_pts
             self.report.stopped_at = float(last * self._video.time_base) if last is not None else 0.0
@@ -356,7 +356,7 @@ class MediaReader:
     def _decode(self, packet: av.Packet) -> list[av.VideoFrame]:
         try:
             frames: list[av.VideoFrame] = packet.decode()
-        except (av.FFmpegError, ValueError) as exc:
+        except media_library_errors() as exc:
             self.report.failed_packets += 1
             self.report.note_error(str(exc))
             frames = []
