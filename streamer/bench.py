@@ -16,8 +16,8 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
-from typing import Any
 
 import av
 import numpy as np
@@ -211,10 +211,10 @@ def _naive_convert(stylizer: Stylizer, clip: Path, out: Path, style: np.ndarray,
     count = 0
     with av.open(str(clip)) as src, av.open(str(out), "w") as dst:
         video = src.streams.video[0]
-        stream: Any = dst.add_stream("libx264", rate=video.average_rate or 25)
+        stream = dst.add_stream("libx264", rate=video.average_rate or 25,
+                                options=EncoderSettings(preset=preset).options("libx264"))
         stream.width, stream.height, stream.pix_fmt = video.codec_context.width, video.codec_context.height, "yuv420p"
-        stream.codec_context.time_base = video.time_base
-        stream.options = EncoderSettings(preset=preset).options("libx264")
+        stream.codec_context.time_base = video.time_base or Fraction(1, 90000)
         for f in src.decode(video):
             if count >= limit:
                 break
@@ -233,9 +233,9 @@ def _trim_clip(clip: Path, out: Path, limit: int) -> Path:
     """The first ``limit`` frames of ``clip`` (video only, re-encoded) so all three runs see the same input."""
     with av.open(str(clip)) as src, av.open(str(out), "w") as dst:
         video = src.streams.video[0]
-        stream: Any = dst.add_stream("libx264", rate=video.average_rate or 25)
+        stream = dst.add_stream("libx264", rate=video.average_rate or 25)
         stream.width, stream.height, stream.pix_fmt = video.codec_context.width, video.codec_context.height, "yuv420p"
-        stream.codec_context.time_base = video.time_base
+        stream.codec_context.time_base = video.time_base or Fraction(1, 90000)
         for i, f in enumerate(src.decode(video)):
             if i >= limit:
                 break

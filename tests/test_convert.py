@@ -161,9 +161,10 @@ def test_truncated_video_fails_cleanly_without_output(tmp_path: Path, style: lis
         (["--size", "huge"], "invalid size 'huge'"),
         (["--crf", "99"], "--crf must be between 0 and 63"),
         (["--codec", "nonsense264"], "unknown video encoder 'nonsense264'"),
+        (["--codec", "aac"], "aac is not a video encoder (it encodes audio)"),
         (["--model", "nope"], "unknown model 'nope'"),
     ],
-    ids=["style", "size", "crf", "codec", "model"],
+    ids=["style", "size", "crf", "codec", "audio-codec", "model"],
 )
 def test_bad_options_give_one_line_error_and_no_output(tmp_path: Path, style: list[str], extra: list[str],
                                                        message: str, capsys: pytest.CaptureFixture[str]) -> None:

@@ -12,10 +12,10 @@ import functools
 import logging
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any
 
 import av
 import numpy as np
+from av.video.codeccontext import VideoCodecContext
 
 from ..errors import media_library_errors
 from ..ffmpeg_log import ffmpeg_messages
@@ -60,7 +60,9 @@ def trial_encode(codec: str, width: int = _TRIAL_SIZE[0], height: int = _TRIAL_S
     pix_fmt = next((f for f in ("yuv420p", "nv12") if f in formats), formats[0] if formats else "yuv420p")
     with ffmpeg_messages(codec) as log:
         try:
-            context: Any = av.codec.CodecContext.create(codec, "w")
+            context = av.codec.CodecContext.create(codec, "w")
+            if not isinstance(context, VideoCodecContext):
+                return "not a video encoder"
             context.width, context.height, context.pix_fmt = width, height, pix_fmt
             context.time_base, context.framerate = Fraction(1, 30), Fraction(30)
             gray = av.VideoFrame.from_ndarray(np.full((height, width, 3), 128, np.uint8), format="rgb24")

@@ -14,14 +14,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
 
 import av
+from av.audio.stream import AudioStream
+from av.container import OutputContainer
+from av.stream import Stream
+from av.video.stream import VideoStream
 
 from ..buffers import BufferClosed, FrameBuffer
 from ..config import QueuePolicy
 from ..errors import ConfigError, SinkError, media_errors, media_errors_ignored, media_library_errors
 from ..frames import Frame
+from ..media_streams import add_audio_stream, add_video_stream
 from ..pixels import video_from_rgb
 from ..timestamps import PacketDurations, stores_dts_durations
 from .encoder_priority import EncoderPriority, PriorityMode
@@ -90,15 +94,16 @@ def temporary_path(destination: Path) -> Path:
 class _AudioTranscoder:
     """Decodes one input audio stream and re-encodes it for a container that cannot hold it."""
 
-    def __init__(self, source: Any, output: Any, codec: str) -> None:
+    def __init__(self, source: AudioStream, output: OutputContainer, codec: str) -> None:
         self.source = source
         rate = source.codec_context.sample_rate or 48000
         if codec == "libopus" and rate not in (8000, 12000, 16000, 24000, 48000):
             rate = 48000
-        self.stream = output.add_stream(codec, rate=rate)
+        self.stream = add_audio_stream(output, codec, rate)
         layout = source.codec_context.layout.name if source.codec_context.layout else "stereo"
         self.stream.layout = layout
-        fmt = self.stream.codec_context.codec.audio_formats[0].name
+        formats = self.stream.codec_context.codec.audio_formats
+        fmt = formats[0].name if formats else "fltp"
         self.resampler = av.AudioResampler(format=fmt, layout=layout, rate=rate)
 
     def encode(self, packet: av.Packet | None) -> list[av.Packet]:
@@ -131,7 +136,7 @@ class MediaWriter:
     """
 
     def __init__(self, path: str | Path, width: int, height: int, time_base: Fraction,
-                 rate: Fraction | None = None, copy_streams: Sequence[Any] = (),
+                 rate: Fraction | None = None, copy_streams: Sequence[Stream] = (),
                  settings: EncoderSettings | None = None, buffer: int = 8, background: bool | None = None) -> None:
         self.path = Path(path)
         self.temp_path = temporary_path(self.path)
@@ -143,10 +148,11 @@ class MediaWriter:
                                         PriorityMode.BACKGROUND if background else PriorityMode.NORMAL)
         self.notices: list[str] = []  #: what was re-encoded or dropped, and why
         self._copy_sources = list(copy_streams)
-        self._container: Any = None
-        self._video: Any = None
-        self._copies: dict[Any, Any] = {}  # input stream -> output stream
-        self._transcoders: dict[Any, _AudioTranscoder] = {}
+        self._container: OutputContainer | None = None
+        self._video: VideoStream | None = None
+        self._pix_fmt = "yuv420p"  # the encoder's, picked when the video stream is added
+        self._copies: dict[Stream, Stream] = {}  # input stream -> output stream
+        self._transcoders: dict[Stream, _AudioTranscoder] = {}
         self._items: FrameBuffer[Frame | av.Packet] = FrameBuffer(buffer, QueuePolicy.LOSSLESS)
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
@@ -173,7 +179,7 @@ class MediaWriter:
             self._container = av.open(str(self.temp_path), "w")
         self._durations = PacketDurations(stores_dts_durations(self._container.format.name))
         try:
-            self._add_video(codec)
+            self._video = self._add_video(codec)
             for source in self._copy_sources:
                 self._add_copy(source)
         except BaseException:
@@ -182,21 +188,34 @@ class MediaWriter:
         self._thread = threading.Thread(target=self._run, name="streamer-encode", daemon=True)
         self._thread.start()
 
-    def _add_video(self, codec: str) -> None:
+    @property
+    def _output(self) -> OutputContainer:
+        if self._container is None:
+            raise SinkError(f"{self.path.name} is not open")
+        return self._container
+
+    @property
+    def _encoder(self) -> VideoStream:
+        if self._video is None:
+            raise SinkError(f"{self.path.name} is not open")
+        return self._video
+
+    def _add_video(self, codec: str) -> VideoStream:
         try:  # PyAV's supported_codecs is incomplete (MPEG-TS lists 8): ask FFmpeg when adding
-            stream = self._container.add_stream(codec, rate=self.rate)
+            stream = add_video_stream(self._output, codec, self.rate, self.settings.options(codec))
+        except ConfigError:
+            raise
         except ValueError as exc:
             raise ConfigError(f"{self.path.suffix or 'this'} files cannot hold {codec} video; pick "
                               f"another --codec or output extension") from exc
         stream.width, stream.height = self.width, self.height
-        stream.pix_fmt = self._pick_pix_fmt(stream)
+        self._pix_fmt = stream.pix_fmt = self._pick_pix_fmt(stream)
         stream.codec_context.time_base = self.time_base
-        stream.options = self.settings.options(codec)
-        if "avi" in self._container.format.name.split(","):
+        if "avi" in self._output.format.name.split(","):
             stream.codec_context.max_b_frames = 0  # AVI stores no presentation timestamps to reorder by
-        self._video = stream
+        return stream
 
-    def _pick_pix_fmt(self, stream: Any) -> str:
+    def _pick_pix_fmt(self, stream: VideoStream) -> str:
         formats = [f.name for f in (stream.codec_context.codec.video_formats or [])]
         even = self.width % 2 == 0 and self.height % 2 == 0
         if "yuv420p" in formats and even:
@@ -207,38 +226,39 @@ class MediaWriter:
             return formats[0]
         raise ConfigError(f"encoder {stream.codec_context.name} has no usable pixel format")
 
-    def _add_copy(self, source: Any) -> None:
+    def _add_copy(self, source: Stream) -> None:
         if source.type == "video":  # cover art (an attached picture)
             self._add_cover(source)
             return
         codec = source.codec_context.name if source.codec_context else None
         try:
-            self._copies[source] = self._avi_frame_stream(source) or self._container.add_stream_from_template(source)
+            avi_audio = self._avi_frame_stream(source) if isinstance(source, AudioStream) else None
+            self._copies[source] = avi_audio or self._output.add_stream_from_template(source)
             return
         except media_library_errors() as exc:  # e.g. "'webm' format does not support 'aac' codec"
             reason = str(exc)
-        fallback = _AUDIO_FALLBACK.get(self._container.format.name.split(",")[0])
-        if source.type == "audio" and fallback:
-            self._transcoders[source] = _AudioTranscoder(source, self._container, fallback)
+        fallback = _AUDIO_FALLBACK.get(self._output.format.name.split(",")[0])
+        if isinstance(source, AudioStream) and fallback:
+            self._transcoders[source] = _AudioTranscoder(source, self._output, fallback)
             self.notices.append(f"audio stream #{source.index} ({codec}) re-encoded to {fallback}: {reason}")
         else:
             self.notices.append(f"{source.type} stream #{source.index} ({codec}) left out: {reason}")
 
-    def _add_cover(self, source: Any) -> None:
+    def _add_cover(self, source: Stream) -> None:
         """Copy cover art where the container keeps it as cover art (MP4); say so elsewhere."""
         codec = source.codec_context.name
-        if not {"mp4", "ipod"}.intersection(self._container.format.name.split(",")):
+        if not {"mp4", "ipod"}.intersection(self._output.format.name.split(",")):
             self.notices.append(f"cover picture #{source.index} ({codec}) left out: {self.path.suffix} files "
                                 f"cannot hold cover art")
             return
         try:
-            stream = self._container.add_stream_from_template(source)
+            stream = self._output.add_stream_from_template(source)
             stream.disposition = source.disposition
             self._copies[source] = stream
         except media_library_errors() as exc:
             self.notices.append(f"cover picture #{source.index} ({codec}) left out: {exc}")
 
-    def _avi_frame_stream(self, source: Any) -> Any:
+    def _avi_frame_stream(self, source: AudioStream) -> AudioStream | None:
         """An AVI stream for copied MP3/AC3 packets that keeps one packet per audio frame.
 
         Copied parameters carry the input's block size, which AVI then takes for a constant
@@ -247,14 +267,15 @@ class MediaWriter:
         encoder, never fed, writes the header a fresh AVI would have.
         """
         canonical = source.codec_context.codec.canonical_name
-        if "avi" not in self._container.format.name.split(",") or canonical not in ("mp3", "ac3"):
+        if "avi" not in self._output.format.name.split(",") or canonical not in ("mp3", "ac3"):
             return None
         try:
-            stream = self._container.add_stream(canonical, rate=source.codec_context.sample_rate)
+            stream = add_audio_stream(self._output, canonical, source.codec_context.sample_rate)
         except media_library_errors():
             return None  # no such encoder here: copy the parameters as they are
         stream.layout = source.codec_context.layout
-        stream.bit_rate = source.codec_context.bit_rate
+        if source.codec_context.bit_rate:
+            stream.bit_rate = source.codec_context.bit_rate
         stream.time_base = source.time_base
         return stream
 
@@ -262,7 +283,7 @@ class MediaWriter:
         self.priority.start()
         try:
             with self.priority.opening_encoder():  # here, so the encoder's threads are known
-                self._video.codec_context.open()
+                self._encoder.codec_context.open()
             while True:
                 started = time.perf_counter()
                 try:
@@ -293,12 +314,12 @@ class MediaWriter:
         self._held_frame = frame
 
     def _encode_now(self, frame: Frame, duration: int | None) -> None:
-        out = video_from_rgb(frame.image, self._video.pix_fmt)
+        out = video_from_rgb(frame.image, self._pix_fmt)
         out.pts = frame.pts
         out.time_base = self.time_base
         if frame.pts is not None and duration:
             self._durations.frame(frame.pts, duration)
-        for packet in self._video.encode(out):
+        for packet in self._encoder.encode(out):
             self._mux_video(packet)
         self.frames_written += 1
 
@@ -306,7 +327,7 @@ class MediaWriter:
         self._durations.packet(packet)
         held, self._held_packet = self._held_packet, packet
         if held is not None:
-            self._container.mux(held)
+            self._output.mux(held)
 
     def _flush_video(self, end_pts: int | None) -> None:
         """Encode the last frame (lasting until ``end_pts``), drain the encoder, fix the last packet."""
@@ -318,13 +339,13 @@ class MediaWriter:
             self._encode_now(last, duration)
             if last.pts is not None:
                 end_pts = last.pts + duration
-        for packet in self._video.encode(None):
+        for packet in self._encoder.encode(None):
             self._mux_video(packet)
         held, self._held_packet = self._held_packet, None
         if held is not None:
             if end_pts is not None:
                 self._durations.last(held, end_pts)
-            self._container.mux(held)
+            self._output.mux(held)
 
     def _nominal_interval(self) -> int:
         if self.rate:
@@ -335,10 +356,10 @@ class MediaWriter:
         source = packet.stream
         if source in self._copies:
             packet.stream = self._copies[source]
-            self._container.mux(packet)
+            self._output.mux(packet)
         elif source in self._transcoders:
             for encoded in self._transcoders[source].encode(packet):
-                self._container.mux(encoded)
+                self._output.mux(encoded)
 
     # -- producer side --------------------------------------------------------------------
     def _check(self) -> None:
@@ -379,8 +400,8 @@ class MediaWriter:
                 self._flush_video(end_pts)
                 for transcoder in self._transcoders.values():
                     for packet in transcoder.encode(None):
-                        self._container.mux(packet)
-                self._container.close()
+                        self._output.mux(packet)
+                self._output.close()
                 self._container = None
             with media_errors(f"cannot write {self.path}", SinkError):
                 os.replace(self.temp_path, self.path)

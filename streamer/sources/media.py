@@ -25,9 +25,11 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
 
 import av
+from av.container import InputContainer
+from av.stream import Stream
+from av.video.stream import VideoStream
 
 from ..buffers import BufferClosed, FrameBuffer
 from ..config import QueuePolicy
@@ -73,7 +75,7 @@ class _Failure:
     error: BaseException
 
 
-def _duration_tag(stream: Any) -> float | None:
+def _duration_tag(stream: Stream) -> float | None:
     """Matroska's per-track ``DURATION`` tag (``"00:00:01.533000000"``) in seconds."""
     text = (stream.metadata or {}).get("DURATION")
     try:
@@ -108,13 +110,13 @@ class MediaReader:
         self.name = Path(self.path).name
         self.background = background
         self.video_stream = video_stream
-        self._container: Any = None
-        self._video: Any = None
+        self._container: InputContainer | None = None
+        self._video: VideoStream | None = None
         self._packets: Iterator[av.Packet] = iter(())
         self._peeked: list[av.VideoFrame | av.Packet] = []
         self._clock: FrameClock | None = None
         self._orientation = Orientation()
-        self.copy_streams: list[Any] = []
+        self.copy_streams: list[Stream] = []
         self.info: VideoInfo | None = None
         self.notices: list[str] = []  #: streams left out, orientation applied, ...
         self.report = ReadReport()  #: complete once :meth:`items` has ended
@@ -137,14 +139,15 @@ class MediaReader:
         with media_errors(f"cannot open {self.name}", SourceOpenError):
             self._container = av.open(self.path, "r")
         try:
-            self._video = self._pick_video_stream()
-            self._video.thread_type = "AUTO"
-            self.copy_streams = [s for s in self._container.streams if s is not self._video and (
+            container = self._input
+            video = self._video = self._pick_video_stream(container)
+            video.thread_type = "AUTO"
+            self.copy_streams = [s for s in container.streams if s is not video and (
                 s.type in ("audio", "subtitle") or (s.type == "video" and s.disposition & _ATTACHED_PIC))]
-            errors = ffmpeg_messages(self._video.codec_context.name, self._container.format.name)
+            errors = ffmpeg_messages(video.codec_context.name, container.format.name)
             self._errors = self._scope.enter_context(errors)
             with media_errors(f"cannot read {self.name}"):
-                self._packets = self._container.demux([self._video, *self.copy_streams])
+                self._packets = container.demux([video, *self.copy_streams])
                 self._in_own_thread(self._peek)
             self.info = self._describe()
         except BaseException:
@@ -152,8 +155,20 @@ class MediaReader:
             raise
         return self.info
 
-    def _pick_video_stream(self) -> Any:
-        videos = [s for s in self._container.streams.video if s.codec_context is not None]
+    @property
+    def _input(self) -> InputContainer:
+        if self._container is None:
+            raise RuntimeError("open() the reader first")
+        return self._container
+
+    @property
+    def _stream(self) -> VideoStream:
+        if self._video is None:
+            raise RuntimeError("open() the reader first")
+        return self._video
+
+    def _pick_video_stream(self, container: InputContainer) -> VideoStream:
+        videos = [s for s in container.streams.video if s.codec_context is not None]
         if not videos:
             raise SourceOpenError(f"{self.name} has no video stream")
         if self.video_stream is not None:
@@ -213,7 +228,7 @@ class MediaReader:
             raise DecodeError(f"cannot decode {self.name}: no video frame could be decoded{why}")
 
     def _describe(self) -> VideoInfo:
-        stream = self._video
+        stream = self._stream
         ctx = stream.codec_context
         first = next(item for item in self._peeked if isinstance(item, av.VideoFrame))
         self._orientation, note = orientation_of(first)
@@ -227,18 +242,19 @@ class MediaReader:
         rate = Fraction(rate) if rate else None
         peeked = [item for item in self._peeked if isinstance(item, av.VideoFrame)]
         source = choose_timestamp_source([f.pts for f in peeked], [f.dts for f in peeked],
-                                         self._container.format.name)
+                                         self._input.format.name)
         start = stream.start_time if stream.start_time is not None else 0
         self._clock = FrameClock(source, start, nominal_interval(rate, time_base))
-        duration = float(stream.duration * stream.time_base) if stream.duration else _duration_tag(stream)
+        duration = float(stream.duration * stream.time_base) if stream.duration and stream.time_base else \
+            _duration_tag(stream)
         report = self.report
         report.start = float(start * time_base)
         report.rate = float(rate) if rate else None
         report.declared_frames = stream.frames or None
         if duration:
             report.declared_end = report.start + duration
-        elif self._container.duration:
-            report.declared_end = self._container.duration / av.time_base
+        elif self._input.duration:
+            report.declared_end = self._input.duration / av.time_base
             report.declared_end_is_video = False
             duration = report.declared_end - report.start
         frames = stream.frames or (round(duration * rate) if duration and rate else None)
@@ -336,7 +352,7 @@ class MediaReader:
         """Note FFmpeg's new error messages about this input (the decoder's are counted)."""
         for name, message in self._errors.take() if self._errors is not None else []:
             self.report.note_error(message)
-            self.report.decoder_errors += name == self._video.codec_context.name
+            self.report.decoder_errors += name == self._stream.codec_context.name
 
     def _next_packet(self) -> av.Packet | None:
         """The next packet, or None at the end or where the file cannot be read any further."""
@@ -346,8 +362,8 @@ class MediaReader:
             return None
         except media_library_errors() as exc:
             self.report.note_error(str(exc))
-            last = self._last_pts
-            self.report.stopped_at = float(last * self._video.time_base) if last is not None else 0.0
+            last, time_base = self._last_pts, self._stream.time_base
+            self.report.stopped_at = float(last * time_base) if last is not None and time_base else 0.0
             self._packets = iter(())
             return None
         self._take_errors()  # the demuxer's complaints name the damage; the frame counts measure it
@@ -369,7 +385,7 @@ class MediaReader:
         pts = self._clock.stamp(decoded.pts, decoded.dts)
         self._last_pts, self._last_duration = pts, decoded.duration or 0
         image = self._orientation.apply(rgb_from_video(decoded))
-        return Frame(image, pts=pts, time_base=decoded.time_base or self._video.time_base, seq=seq)
+        return Frame(image, pts=pts, time_base=decoded.time_base or self._stream.time_base, seq=seq)
 
     def _finish_report(self, frames: int) -> None:
         """Fill in :attr:`report` and :attr:`end_pts` once every packet has been read."""

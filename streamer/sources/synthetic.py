@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
 
 import av
 import cv2
 import numpy as np
+from av.audio.stream import AudioStream
+
+from ..media_streams import add_audio_stream, add_video_stream
 
 __all__ = ["scene_frame", "write_clip"]
 
@@ -47,12 +49,12 @@ def write_clip(
     """Write a clip of ``make_frame(i, height, width)`` images, with a 330 Hz tone if ``audio``."""
     path = Path(path)
     with av.open(str(path), "w") as container:
-        video: Any = container.add_stream(codec, rate=fps)
+        video = add_video_stream(container, codec, fps)
         video.width, video.height, video.pix_fmt = width, height, pix_fmt
         video.codec_context.time_base = Fraction(1, fps)
-        sound: Any = None
+        sound: AudioStream | None = None
         if audio:  # every stream must exist before the first packet is written
-            sound = container.add_stream(audio, rate=audio_rate)
+            sound = add_audio_stream(container, audio, audio_rate)
             sound.layout = "mono"
         for i in range(frames):
             frame = av.VideoFrame.from_ndarray(make_frame(i, height, width), format="rgb24")
