@@ -3,13 +3,15 @@
 The transform is built for XNNPACK on a small CPU: stride-2 encoder to 1/8 resolution,
 depthwise-separable residual blocks there, style conditioning by FiLM (per-channel scale and
 bias computed from the 100-d embedding by 1x1 convolutions on the 1x1 embedding "image"), and
-a pixel-shuffle (depth_to_space) decoder with skip connections. Every op keeps dynamic H, W
-and N, so the exported model runs at any size that is a multiple of 8.
+a decoder of nearest-neighbour upsamplings each followed by a learnt (bilinear-initialised)
+depthwise filter, with skip connections, up to a small stage at full resolution. Every op keeps
+dynamic H, W and N, so the exported model runs at any size that is a multiple of 8.
 """
 
 from __future__ import annotations
 
 import keras
+import numpy as np
 import tensorflow as tf
 from keras import layers
 
@@ -70,10 +72,25 @@ def _decoder_blocks(x: keras.KerasTensor, film: _Film, count: int, prefix: str) 
     return x
 
 
-def _shuffle_up(x: keras.KerasTensor, channels: int, name: str) -> keras.KerasTensor:
-    """1x1 conv to 4x channels then depth_to_space: 2x upsampling with dynamic shapes."""
-    x = layers.Conv2D(4 * channels, 1, name=f"{name}_expand")(x)
-    return layers.Lambda(lambda t: tf.nn.depth_to_space(t, 2), name=f"{name}_shuffle")(x)
+def _bilinear_kernel(channels: int) -> keras.initializers.Initializer:
+    """Depthwise 3x3 ``[1, 2, 1] x [1, 2, 1] / 16`` per channel: after a nearest-neighbour 2x
+    upsampling this is exactly bilinear (half-pixel) interpolation, the filter's starting point."""
+    taps = np.outer([1, 2, 1], [1, 2, 1]).astype(np.float32) / 16
+    kernel = np.repeat(taps[:, :, None, None], channels, axis=2)
+    return keras.initializers.Constant(kernel)
+
+
+def upsample(x: keras.KerasTensor, name: str) -> keras.KerasTensor:
+    """2x upsampling without a fixed-period pattern: nearest neighbour (the channels repeated four
+    times, then ``depth_to_space``: dynamic N, H, W and all in XNNPACK) followed by a depthwise 3x3
+    filter that starts as bilinear interpolation. A flat input gives a flat output, unlike a
+    pixel shuffle whose four sub-pixel filters differ (a weave at the shuffle's period)."""
+    channels = x.shape[-1]
+    x = layers.Concatenate(name=f"{name}_repeat")([x, x, x, x])
+    x = layers.Lambda(lambda t: tf.nn.depth_to_space(t, 2), name=f"{name}_nearest")(x)
+    return layers.DepthwiseConv2D(
+        3, padding="same", depthwise_initializer=_bilinear_kernel(channels), name=f"{name}_smooth"
+    )(x)
 
 
 def build_transform(spec: TransformSpec | None = None, size: tuple[int, int] | None = None) -> keras.Model:
@@ -95,16 +112,20 @@ def build_transform(spec: TransformSpec | None = None, size: tuple[int, int] | N
         r = film(_sep(x, c3, name=f"res{i}a"))
         x = layers.Add(name=f"res{i}_add")([x, _sep(r, c3, name=f"res{i}b", activation=None)])
 
-    x = layers.Add(name="dec2_skip")([_shuffle_up(x, c2, "dec2"), e2])
+    # Decoder: narrow at the low resolution (1x1), upsample, add the encoder's skip, refine.
+    x = upsample(layers.Conv2D(c2, 1, name="dec2_narrow")(x), "dec2_up")
+    x = layers.Add(name="dec2_skip")([x, e2])
     x = film(_sep(x, c2, name="dec2"))
     x = _decoder_blocks(x, film, spec.decoder_blocks[0], "dres2_")
-    x = layers.Add(name="dec1_skip")([_shuffle_up(x, c1, "dec1"), e1])
+    x = upsample(layers.Conv2D(c1, 1, name="dec1_narrow")(x), "dec1_up")
+    x = layers.Add(name="dec1_skip")([x, e1])
     x = film(_sep(x, c1, name="dec1"))
     x = _decoder_blocks(x, film, spec.decoder_blocks[1], "dres1_")
+    x = upsample(x, "dec0_up")
+    x = _sep(x, spec.full_width, name="dec0")
     # Clip to [0, 1] as ReLU6 fused into the last conv, then / 6: in int8 the output range is
     # then exactly [0, 6] (a sigmoid would quantize its unbounded logits coarsely).
-    x = _sep(x, 12, name="out")
-    x = layers.Lambda(lambda t: tf.nn.depth_to_space(t, 2), name="out_shuffle")(x)
+    x = _sep(x, 3, name="out")
     image = layers.Rescaling(1 / 6, name="image")(x)
     return keras.Model([content, embedding], image, name="fast_transform")
 

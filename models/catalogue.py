@@ -69,3 +69,8 @@ def training_styles() -> list[str]:
 def content_images(split: str) -> list[Path]:
     """Content photos of ``train`` or ``val``, sorted."""
     return sorted(require_shared(f"media/content/{split}").glob("*.jpg"))
+
+
+def extra_styles() -> list[Path]:
+    """The extra training style images (wallpapers and artwork, ``media/styles_extra``), sorted."""
+    return sorted(require_shared("media/styles_extra").glob("*.jpg"))

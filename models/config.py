@@ -32,6 +32,8 @@ class TransformSpec:
     film_hidden: int = 128
     # Residual blocks in the decoder at 1/4 and 1/2 resolution (fine texture), see architecture.py.
     decoder_blocks: tuple[int, int] = (0, 0)
+    # Channels of the decoder's stage at full resolution (after the last upsampling).
+    full_width: int = 8
 
 
 @dataclass(frozen=True)
@@ -52,13 +54,13 @@ class Config:
     seed: int = 1234
     # Teacher targets for the transform: one teacher run per content photo, on a random 4:3 window
     # at a random short side (multiple of 32); ``crops_per_run`` random ``crop``-pixel crops kept.
-    transform_runs: int = 3000
+    transform_runs: int = 4000
     crops_per_run: int = 2
     crop: int = 256
     short_sides: tuple[int, int] = (256, 448)
-    # Augmented crops of each training style embedded by the teacher (extra conditioning points).
-    style_crops: int = 24
-    predictor_samples: int = 20000
+    # Each run's conditioning is a style image drawn from models/data.py:STYLE_KINDS (paintings,
+    # extra styles, procedural styles, photos, mixes), embedded by the teacher.
+    predictor_samples: int = 24000
     transform: TransformSpec = field(default_factory=TransformSpec)
     predictor: PredictorSpec = field(default_factory=PredictorSpec)
     transform_steps: int = 20000
@@ -86,15 +88,9 @@ class Config:
     # Decoder residual blocks (1/4, 1/2 resolution) added for the fine-tune stage; they start as
     # the identity, so the stage begins from the trained transform's function.
     finetune_decoder_blocks: tuple[int, int] = (0, 0)
-    # Gaussian noise (std per dimension) on the embedding of half the fine-tune samples, targets
-    # unchanged: robustness to a predictor's errors on unseen styles. 0: clean embeddings.
-    embedding_noise: float = 0.0
-    # Predictor tune stage (after the fine-tune): the predictor trained through the frozen,
-    # fine-tuned transform: MSE to the teacher embedding + ``predictor_style_weight`` x the Gram
-    # distance of the stylized crop to the style image itself. 0 steps: no such stage.
-    predictor_tune_steps: int = 0
-    predictor_tune_learning_rate: float = 5e-4
-    predictor_style_weight: float = 0.0
+    # Temporal stability from stills (models/temporal.py): each crop also goes in moved and noisy;
+    # weight of the L1 between that output and the moved output of the clean crop. 0: off.
+    temporal_weight: float = 0.0
 
 
 CONFIGS: dict[str, Config] = {
@@ -116,7 +112,6 @@ CONFIGS: dict[str, Config] = {
         crops_per_run=2,
         crop=64,
         short_sides=(64, 96),
-        style_crops=2,
         predictor_samples=16,
         transform=TransformSpec(widths=(8, 8, 16), blocks=1, film_hidden=16),
         predictor=PredictorSpec(widths=(8, 8, 16, 16), head=16),
@@ -131,9 +126,7 @@ CONFIGS: dict[str, Config] = {
         style_weight=0.1,
         gram_jitter=0.1,
         finetune_decoder_blocks=(1, 1),
-        embedding_noise=0.1,
-        predictor_tune_steps=2,
-        predictor_style_weight=0.1,
+        temporal_weight=1.0,
     ),
 }
 

@@ -10,14 +10,14 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
 import cv2
 import numpy as np
 
-from models import catalogue
+from models import catalogue, procedural
 from models.config import Config
 from models.imaging import load_rgb, resize, style_input, to_float, to_uint8
 
@@ -34,19 +34,26 @@ class TeacherLike(Protocol):
 
 @dataclass
 class Sources:
-    """Training images (uint8 RGB) and the teacher that labels them."""
+    """Training images (uint8 RGB) and the teacher that labels them.
+
+    ``styles``: the training paintings; ``extra``: further style images (wallpapers, artwork);
+    procedural styles are generated at one of ``procedural_sizes`` (square side) from a seed.
+    """
 
     content: list[np.ndarray]
     styles: list[np.ndarray]
     teacher: TeacherLike
+    extra: list[np.ndarray] = field(default_factory=list)
+    procedural_sizes: tuple[int, ...] = (256, 320, 384)
 
 
 def shared_sources() -> Sources:
-    """Training content photos and training styles from the shared data, Magenta as teacher."""
+    """Training photos, training styles and the extra styles of the shared data, Magenta as teacher."""
     from models.teacher import Teacher
 
     content = [load_rgb(p) for p in catalogue.content_images("train")]
-    return Sources(content, training_style_images(), Teacher("fp16"))
+    extra = [load_rgb(p) for p in catalogue.extra_styles()]
+    return Sources(content, training_style_images(), Teacher("fp16"), extra)
 
 
 def training_style_images() -> list[np.ndarray]:
@@ -84,7 +91,9 @@ def synthetic_sources(seed: int = 0, count: int = 4, size: int = 128) -> Sources
             cv2.circle(image, (int(centre[0]), int(centre[1])), int(radius), rng.random(3).tolist(), -1)
         image += 0.2 * np.sin(xx[..., None] * rng.uniform(5, 40))
         images.append(to_uint8(np.clip(image, 0, 1)))
-    return Sources(images[:count], images[count:], SyntheticTeacher(seed))
+    half = count // 2
+    teacher = SyntheticTeacher(seed)
+    return Sources(images[:count], images[count : count + half], teacher, images[count + half :], (48, 64))
 
 
 def _random_square(image: np.ndarray, rng: np.random.Generator, min_fraction: float) -> np.ndarray:
@@ -96,40 +105,39 @@ def _random_square(image: np.ndarray, rng: np.random.Generator, min_fraction: fl
     return crop[:, ::-1] if rng.random() < 0.5 else crop
 
 
-def style_pool(sources: Sources, config: Config) -> dict[str, np.ndarray]:
-    """Teacher embeddings used as conditioning during training.
-
-    ``canonical``: each training style with Magenta's preprocessing (these are also the
-    embeddings shipped for built-in training styles); ``crops``: random crops of the styles;
-    ``content``: the content photos used as styles.
-    """
-    embed = sources.teacher.embed
-    canonical = np.stack([embed(style_input(s)) for s in sources.styles])
-    crops = np.stack([embed(style_input(crop)) for crop in style_crops(sources.styles, config)])
-    content = np.stack([embed(style_input(c)) for c in sources.content])
-    return {"canonical": canonical, "crops": crops, "content": content}
+# Where a training style image comes from (probabilities): the training paintings (whole or a crop,
+# sometimes recoloured), the extra wallpapers/artwork, a procedural style (models/procedural.py), a
+# training photo, or a mix of two of these (alpha blend or collage).
+STYLE_KINDS: dict[str, float] = {"painting": 0.25, "extra": 0.2, "procedural": 0.3, "photo": 0.1, "mix": 0.15}
+# Share of transform-set runs conditioned on a mix of two embeddings (no style image behind it).
+EMBEDDING_MIX = 0.05
 
 
-def style_crops(styles: list[np.ndarray], config: Config) -> list[np.ndarray]:
-    """The style crops behind ``style_pool(...)["crops"]``, in its order (the same random stream),
-    so a training stage can look up the image that an embedding of the pool came from."""
-    rng = np.random.default_rng([config.seed, 7])
-    return [_random_square(s, rng, 0.35) for s in styles for _ in range(config.style_crops)]
-
-
-def sample_embedding(pool: dict[str, np.ndarray], rng: np.random.Generator) -> np.ndarray:
-    """One conditioning embedding: a style, a style crop, a photo, or a mix of two of them."""
-    draw = rng.random()
-    styles = np.concatenate([pool["canonical"], pool["crops"]])
-    if draw < 0.3:
-        return pool["canonical"][rng.integers(len(pool["canonical"]))]
-    if draw < 0.7:
-        return styles[rng.integers(len(styles))]
-    if draw < 0.8:
-        return pool["content"][rng.integers(len(pool["content"]))]
-    weight = rng.uniform(0.2, 0.8)
-    first, second = styles[rng.integers(len(styles), size=2)]
-    return weight * first + (1 - weight) * second
+def draw_style(sources: Sources, rng: np.random.Generator, allow_mix: bool = True) -> np.ndarray:
+    """One style image (uint8 RGB, any size) from :data:`STYLE_KINDS`."""
+    kinds = [k for k in STYLE_KINDS if allow_mix or k != "mix"]
+    weights = np.array([STYLE_KINDS[k] for k in kinds])
+    kind = kinds[rng.choice(len(kinds), p=weights / weights.sum())]
+    if kind in ("painting", "extra"):
+        images = sources.styles if kind == "painting" or not sources.extra else sources.extra
+        image = images[rng.integers(len(images))]
+        if rng.random() < 0.65:
+            image = _random_square(image, rng, 0.3)
+        return _recolour(np.ascontiguousarray(image), rng) if rng.random() < 0.15 else image
+    if kind == "procedural":
+        return procedural.style_image(int(rng.integers(2**31)), int(rng.choice(sources.procedural_sizes)))
+    if kind == "photo":
+        return _random_square(sources.content[rng.integers(len(sources.content))], rng, 0.5)
+    first = style_input(draw_style(sources, rng, allow_mix=False))
+    second = style_input(draw_style(sources, rng, allow_mix=False))
+    if rng.random() < 0.5:  # alpha blend
+        weight = rng.uniform(0.3, 0.7)
+        return to_uint8(weight * first + (1 - weight) * second)
+    # collage: a soft random split
+    yy, xx = np.mgrid[0:256, 0:256].astype(np.float32) / 256 - 0.5
+    angle = rng.uniform(0, 2 * np.pi)
+    mask = np.clip((xx * np.cos(angle) + yy * np.sin(angle) - rng.uniform(-0.2, 0.2)) * 40 + 0.5, 0, 1)[..., None]
+    return to_uint8(mask * first + (1 - mask) * second)
 
 
 class ArraySet:
@@ -177,20 +185,17 @@ def open_set(directory: Path) -> dict[str, np.ndarray]:
 
 
 def build_transform_set(sources: Sources, config: Config, directory: Path) -> None:
-    """Teacher stylizations of training photos: ``content``, ``target`` uint8, ``embedding``."""
-    pool_file = directory / "pool.npz"
-    if pool_file.exists():
-        pool = dict(np.load(pool_file))
-    else:
-        directory.mkdir(parents=True, exist_ok=True)
-        pool = style_pool(sources, config)
-        np.savez(pool_file, canonical=pool["canonical"], crops=pool["crops"], content=pool["content"])
+    """Teacher stylizations of training photos: ``content``, ``target`` uint8, ``embedding``, and the
+    style image behind the embedding (``style``, uint8 256x256 as the teacher's predictor saw it;
+    ``has_style`` 0 for the few runs conditioned on a mix of two embeddings, which have none)."""
     total = config.transform_runs * config.crops_per_run
     crop = config.crop
     shapes = {
         "content": ((total, crop, crop, 3), "uint8"),
         "target": ((total, crop, crop, 3), "uint8"),
         "embedding": ((total, 100), "float32"),
+        "style": ((total, 256, 256, 3), "uint8"),
+        "has_style": ((total,), "uint8"),
     }
     low, high = config.short_sides
 
@@ -199,16 +204,26 @@ def build_transform_set(sources: Sources, config: Config, directory: Path) -> No
         photo = sources.content[rng.integers(len(sources.content))]
         short = int(rng.integers(low // 32, high // 32 + 1)) * 32
         image = to_float(_canvas(photo, max(short, crop), rng))
-        embedding = sample_embedding(pool, rng).astype(np.float32)
+        if rng.random() < EMBEDDING_MIX:
+            first, second = (sources.teacher.embed(style_input(draw_style(sources, rng))) for _ in range(2))
+            weight = rng.uniform(0.2, 0.8)
+            embedding = (weight * first + (1 - weight) * second).astype(np.float32)
+            style, has_style = np.zeros((256, 256, 3), np.uint8), 0
+        else:
+            style = to_uint8(style_input(draw_style(sources, rng)))
+            embedding, has_style = sources.teacher.embed(to_float(style)).astype(np.float32), 1
         stylized = sources.teacher.stylize(image, embedding)
         h, w = image.shape[:2]
         tops = rng.integers(0, h - crop + 1, size=config.crops_per_run)
         lefts = rng.integers(0, w - crop + 1, size=config.crops_per_run)
         windows = [(slice(t, t + crop), slice(x, x + crop)) for t, x in zip(tops, lefts, strict=True)]
+        repeat = config.crops_per_run
         return {
             "content": np.stack([to_uint8(image[win]) for win in windows]),
             "target": np.stack([to_uint8(stylized[win]) for win in windows]),
-            "embedding": np.repeat(embedding[None], config.crops_per_run, axis=0),
+            "embedding": np.repeat(embedding[None], repeat, axis=0),
+            "style": np.repeat(style[None], repeat, axis=0),
+            "has_style": np.full(repeat, has_style, np.uint8),
         }
 
     ArraySet(directory, shapes).fill(total, make, config.crops_per_run)
@@ -240,22 +255,13 @@ def _recolour(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 def _predictor_image(sources: Sources, rng: np.random.Generator) -> np.ndarray:
-    """A 256x256 training image for the predictor: style crops (half of them recoloured),
-    photos, and blends of both. The teacher labels each, so any augmentation is valid."""
-    draw = rng.random()
-    if draw < 0.6:
-        image = _random_square(sources.styles[rng.integers(len(sources.styles))], rng, 0.3)
-    elif draw < 0.85:
-        image = _random_square(sources.content[rng.integers(len(sources.content))], rng, 0.5)
-    else:
-        first = style_input(_random_square(sources.styles[rng.integers(len(sources.styles))], rng, 0.3))
-        second = style_input(_random_square(sources.content[rng.integers(len(sources.content))], rng, 0.5))
-        weight = rng.uniform(0.3, 0.8)
-        image = to_uint8(weight * first + (1 - weight) * second)
+    """A 256x256 training image for the predictor: any style of :func:`draw_style` (sometimes
+    turned 90 degrees), with Magenta's preprocessing. The teacher labels each, so any
+    augmentation is valid."""
+    image = draw_style(sources, rng)
     if rng.random() < 0.25:
         image = np.rot90(image)
-    image = to_uint8(style_input(np.ascontiguousarray(image)))
-    return _recolour(image, rng) if draw < 0.6 and rng.random() < 0.5 else image
+    return to_uint8(style_input(np.ascontiguousarray(image)))
 
 
 def build_predictor_set(sources: Sources, config: Config, directory: Path) -> None:

@@ -24,7 +24,7 @@ from models.convert import RepresentativeData, to_tflite
 from models.data import open_set
 from models.imaging import load_rgb
 from models.paths import RELEASE_DIR
-from models.train import predictor_part, release_part, restore
+from models.train import release_part, restore
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +43,7 @@ def load_transform(config: Config, work: Path) -> keras.Model:
 def load_predictor(config: Config, work: Path) -> keras.Model:
     """The trained style predictor of ``config``."""
     model = build_predictor(config.predictor)
-    restore(model, work, predictor_part(config))
+    restore(model, work, "predictor")
     return model
 
 

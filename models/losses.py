@@ -1,12 +1,15 @@
-"""Training losses of the transform: per-pixel distillation and texture (Gram) statistics.
+"""Training losses of the transform: distillation, temporal stability and texture statistics.
 
-The transform stage uses :func:`transform_loss` alone. The fine-tune stage adds, on a float copy
-of MobileNetV2 (:mod:`models.feature_net`), the relative Gram-matrix distance of the output to
+One loss per training step (:func:`transform_step_loss`), on a batch of teacher pairs:
 
-- the teacher's output on the same crop (``gram_weight``), and
-- the style image behind the sample's conditioning (``style_weight``), for samples conditioned on a
-  training style or a crop of one (:mod:`models.style_targets`); mixes and photos-as-style have no
-  style image and get only the other terms.
+- pixels: L1 plus ``gradient_weight`` x L1 on image differences, to the teacher's output;
+- temporal (``temporal_weight`` > 0): each crop also goes in as its "next frame" (a small random
+  motion plus sensor noise, :mod:`models.temporal`); that output is held to the warped teacher
+  output (pixel terms) and to the warped output of the clean crop (``temporal_weight`` x L1);
+- texture (fine-tune stage, on a float copy of MobileNetV2, :mod:`models.feature_net`):
+  ``gram_weight`` x the relative Gram-matrix distance of the output to the teacher's output on the
+  same crop, and ``style_weight`` x that distance to the style image behind the sample's
+  conditioning (samples conditioned on a mix of two embeddings have none and skip that term).
 
 The feature net sees the images at ``gram_scale`` (the evaluation looks at 384x384 frames at
 224x224), anti-aliased, at a random extra scale of ``1 +- gram_jitter`` and a random offset of up to
@@ -15,29 +18,36 @@ The feature net sees the images at ``gram_scale`` (the evaluation looks at 384x3
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Mapping
 
-import numpy as np
+import keras
 import tensorflow as tf
 
+from models import temporal
 from models.config import Config
 from models.feature_net import Features, gram
 
-Loss = Callable[[Any, tf.Tensor], tf.Tensor]
+Batch = Mapping[str, tf.Tensor]
+StepLoss = Callable[[keras.Model, Batch], tf.Tensor]
 
 
 def _gradients(image: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
     return image[:, 1:, :, :] - image[:, :-1, :, :], image[:, :, 1:, :] - image[:, :, :-1, :]
 
 
-def transform_loss(gradient_weight: float) -> Callable[[tf.Tensor, tf.Tensor], tf.Tensor]:
-    """L1 on pixels plus ``gradient_weight`` x L1 on horizontal/vertical differences."""
+def pixel_loss(
+    gradient_weight: float,
+) -> Callable[[tf.Tensor, tf.Tensor, tf.Tensor | None], tf.Tensor]:
+    """L1 on pixels plus ``gradient_weight`` x L1 on vertical/horizontal differences, over the
+    pixels where the optional ``mask [N,H,W,1]`` is 1."""
 
-    def loss(target: tf.Tensor, output: tf.Tensor) -> tf.Tensor:
-        value = tf.reduce_mean(tf.abs(output - target))
-        for a, b in zip(_gradients(output), _gradients(target), strict=True):
-            value += gradient_weight * tf.reduce_mean(tf.abs(a - b))
+    def loss(target: tf.Tensor, output: tf.Tensor, mask: tf.Tensor | None = None) -> tf.Tensor:
+        if mask is None:
+            mask = tf.ones_like(target[..., :1])
+        value = temporal.masked_mean(tf.abs(output - target), mask)
+        masks = (mask[:, 1:] * mask[:, :-1], mask[:, :, 1:] * mask[:, :, :-1])
+        for a, b, m in zip(_gradients(output), _gradients(target), masks, strict=True):
+            value += gradient_weight * temporal.masked_mean(tf.abs(a - b), m)
         return value
 
     return loss
@@ -76,53 +86,66 @@ def _target_grams(features: dict[str, tf.Tensor], layers: tuple[str, ...]) -> di
     return {n: tf.stop_gradient(gram(features[n])) for n in layers}
 
 
-def finetune_loss(config: Config, features: Features, style_grams: dict[str, np.ndarray] | None = None) -> Loss:
-    """The fine-tune stage's loss on targets ``(teacher image, style index)``: pixel terms,
-    ``gram_weight`` x Gram distance to the teacher output and ``style_weight`` x Gram distance to
-    ``style_grams[layer][index]`` (samples with index -1 skip that term)."""
-    pixels = transform_loss(config.gradient_weight)
+def texture_loss(
+    config: Config, features: Features
+) -> Callable[[tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor], tf.Tensor]:
+    """``(output, teacher, style, has_style) -> loss``: the weighted Gram distances of ``output`` to
+    ``teacher`` (same crops) and to ``style`` (uint8-range images scaled to [0, 1], one per sample,
+    seen at 224x224 as the evaluation sees a style), the latter only where ``has_style``. ``style``
+    has one image per crop; ``output`` and ``teacher`` may hold several views of each crop, stacked
+    (``[views of crop 0..B-1, next views of crop 0..B-1, ...]``)."""
     layers = config.gram_layers
     views = feature_view(config.gram_scale, config.gram_jitter)
-    tables = {}
-    if config.style_weight:
-        if style_grams is None:
-            raise ValueError("style_weight needs the style images' Gram matrices")
-        tables = {n: tf.constant(style_grams[n], tf.float32) for n in layers}
 
-    def loss(target: tuple[tf.Tensor, tf.Tensor], output: tf.Tensor) -> tf.Tensor:
-        image, index = target
-        value = pixels(image, output)
-        if not (config.gram_weight or config.style_weight):
-            return value
+    def loss(output: tf.Tensor, teacher: tf.Tensor, style: tf.Tensor, has_style: tf.Tensor) -> tf.Tensor:
+        value = tf.constant(0.0)
         view = views()
         ours = features(view(output))
         if config.gram_weight:
-            theirs = _target_grams(features(tf.stop_gradient(view(image))), layers)
+            theirs = _target_grams(features(tf.stop_gradient(view(teacher))), layers)
             value += config.gram_weight * tf.reduce_mean(_layer_mean(ours, theirs, layers))
         if config.style_weight:
-            known = tf.cast(index >= 0, tf.float32)
-            rows = tf.maximum(index, 0)
-            style = _layer_mean(ours, {n: tf.gather(tables[n], rows) for n in layers}, layers)
-            value += config.style_weight * tf.reduce_sum(style * known) / tf.maximum(tf.reduce_sum(known), 1.0)
+            # one style per crop; the output batch may hold several views of each crop
+            repeat = tf.shape(output)[0] // tf.shape(style)[0]
+            style_view = tf.image.resize(style, (224, 224), method="bilinear", antialias=True)
+            references = {n: tf.tile(g, [repeat, 1, 1]) for n, g in _target_grams(features(style_view), layers).items()}
+            distance = _layer_mean(ours, references, layers)
+            known = tf.tile(tf.cast(has_style, tf.float32), [repeat])
+            value += config.style_weight * tf.reduce_sum(distance * known) / tf.maximum(tf.reduce_sum(known), 1.0)
         return value
 
     return loss
 
 
-def predictor_tune_loss(config: Config, features: Features) -> Loss:
-    """Loss of the predictor tune stage on targets ``(teacher embedding, style image)`` and outputs
-    ``(embedding, stylized crop)``: MSE to the teacher's embedding plus ``predictor_style_weight`` x
-    the Gram distance of the stylized crop (feature view as in the fine-tune) to the style image
-    (224x224, as the evaluation sees a style)."""
-    layers = config.gram_layers
-    views = feature_view(config.gram_scale, config.gram_jitter)
+def transform_step_loss(config: Config, features: Features | None = None) -> StepLoss:
+    """The loss of one step of the transform (``features``: the fine-tune stage's texture terms).
 
-    def loss(target: tuple[tf.Tensor, tf.Tensor], outputs: list[tf.Tensor]) -> tf.Tensor:
-        teacher, style = target
-        embedding, stylized = outputs
-        value = tf.reduce_mean(tf.square(embedding - teacher))
-        theirs = _target_grams(features(tf.image.resize(style, (224, 224), antialias=True)), layers)
-        ours = features(views()(stylized))
-        return value + config.predictor_style_weight * tf.reduce_mean(_layer_mean(ours, theirs, layers))
+    Batch keys: ``content``, ``target`` (teacher output), ``embedding``; with ``temporal_weight``
+    also ``motion`` (flat transforms), ``noise`` (std per sample) and ``seed`` (noise draw); with
+    texture terms ``style`` (float, [0, 1]) and ``has_style``.
+    """
+    pixels = pixel_loss(config.gradient_weight)
+    texture = texture_loss(config, features) if features is not None else None
+
+    def loss(model: keras.Model, batch: Batch) -> tf.Tensor:
+        content, target, embedding = batch["content"], batch["target"], batch["embedding"]
+        if config.temporal_weight:
+            motion = batch["motion"]
+            moved = temporal.perturb(content, motion, batch["noise"], batch["seed"])
+            both = model([tf.concat([content, moved], 0), tf.concat([embedding, embedding], 0)], training=True)
+            output, moved_output = tf.split(both, 2)
+            moved_target = temporal.warp(target, motion)
+            mask = temporal.valid_mask(motion, target)
+            value = 0.5 * (pixels(target, output) + pixels(moved_target, moved_output, mask))
+            drift = tf.abs(moved_output - temporal.warp(output, motion))
+            value += config.temporal_weight * temporal.masked_mean(drift, mask)
+            outputs, targets = both, tf.concat([target, moved_target], 0)
+        else:
+            outputs = model([content, embedding], training=True)
+            value = pixels(target, outputs)
+            targets = target
+        if texture is not None:
+            value += texture(outputs, targets, batch["style"], batch["has_style"])
+        return value
 
     return loss

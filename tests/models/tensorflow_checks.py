@@ -1,0 +1,251 @@
+"""Tests of the training code that need TensorFlow, each run in its own interpreter.
+
+Not collected by the main test run (the file name does not match ``test_*.py``): TensorFlow and
+aiortc's pylibsrtp crash one interpreter together, so ``tests/models/test_tensorflow.py`` runs
+each test here as ``python -m pytest tests/models/tensorflow_checks.py::NAME`` in a child process.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from models import catalogue, export, temporal, train
+from models.architecture import build_transform, copy_weights, upsample
+from models.config import CONFIGS, GRAM_LAYERS, transform_spec
+from models.feature_net import backbone, gram, stand_in
+from models.litert import Predictor, Transform
+from models.losses import pixel_loss, texture_loss, transform_step_loss
+
+
+def _random_weights(model: tf.keras.Model, seed: int = 0, std: float = 0.3) -> None:
+    rng = np.random.default_rng(seed)
+    model.set_weights([rng.normal(0, std, w.shape).astype(np.float32) for w in model.get_weights()])
+
+
+# --- training end to end (tiny configuration: generated images, stand-in teacher) ---
+
+
+def test_tiny_run_when_trained_then_writes_weights_and_exports(tmp_path: Path) -> None:
+    # given / when: train and export the tiny configuration (temporal and texture terms on)
+    train.main(["--config", "tiny", "--work", str(tmp_path)])
+    work = tmp_path / "tiny"
+    export.export_models(CONFIGS["tiny"], work, work / "export")
+    # then
+    for part in ("transform", "predictor", "finetune"):
+        assert (work / f"{part}.weights.h5").exists(), part
+    transform = Transform(work / "export" / "transform_int8.tflite")
+    output = transform(
+        np.random.default_rng(0).random((2, 40, 24, 3), np.float32), np.zeros((2, 1, 1, 100), np.float32)
+    )
+    assert output.shape == (2, 40, 24, 3)
+    embedding = Predictor(work / "export" / "predictor_fp16.tflite")(np.zeros((256, 256, 3), np.float32))
+    assert embedding.shape == (1, 1, 1, 100)
+
+
+def test_tiny_run_when_restarted_then_resumes_from_checkpoint(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    arguments = ["--config", "tiny", "--work", str(tmp_path), "--only", "transform"]
+    with caplog.at_level(logging.INFO):
+        train.main(arguments)
+    assert "resumed at step" not in caplog.text
+    caplog.clear()
+    (tmp_path / "tiny" / "transform.weights.h5").unlink()
+    with caplog.at_level(logging.INFO):
+        train.main(arguments)
+    assert "resumed at step" in caplog.text
+
+
+# --- decoder ---
+
+
+def test_upsample_when_initialised_then_bilinear_interpolation() -> None:
+    # given: a random low-resolution image
+    image = np.random.default_rng(0).random((1, 12, 16, 3)).astype(np.float32)
+    inputs = tf.keras.Input((None, None, 3))
+    model = tf.keras.Model(inputs, upsample(inputs, "up"))
+    # when
+    ours = model(image).numpy()
+    reference = tf.image.resize(image, (24, 32), method="bilinear").numpy()
+    # then: equal away from the border (the filter pads with zeros, resize clamps)
+    np.testing.assert_allclose(ours[:, 1:-1, 1:-1], reference[:, 1:-1, 1:-1], atol=1e-5)
+
+
+def test_transform_when_input_flat_then_output_flat_whatever_the_weights() -> None:
+    # A pixel-shuffle decoder draws its sub-pixel filters' differences as a fixed-period weave on
+    # flat areas; nearest upsampling + filtering cannot: a flat input gives a flat interior.
+    model = build_transform(CONFIGS["tiny"].transform)
+    _random_weights(model)
+    content = np.full((1, 192, 224, 3), 0.4, np.float32)
+    output = model([content, np.random.default_rng(1).normal(size=(1, 1, 1, 100)).astype(np.float32)]).numpy()
+    interior = output[0, 64:-64, 64:-64]
+    assert interior.std(axis=(0, 1)).max() < 1e-4
+    assert output.std() > 1e-4  # the borders do vary: the test sees the network's output
+
+
+def test_decoder_blocks_when_trained_weights_copied_in_then_same_function_until_trained() -> None:
+    config = dataclasses.replace(CONFIGS["tiny"], finetune_decoder_blocks=(1, 2))
+    base = build_transform(config.transform)
+    _random_weights(base)
+    extended = build_transform(transform_spec(config, "finetune"))
+    copy_weights(base, extended)
+    rng = np.random.default_rng(0)
+    x = [rng.random((2, 40, 56, 3), np.float32), rng.normal(size=(2, 1, 1, 100)).astype(np.float32)]
+    assert float(np.abs(np.asarray(base(x)) - np.asarray(extended(x))).max()) == 0.0
+    branch = extended.get_layer("dres1_1b_pw")
+    branch.set_weights([w + 0.5 for w in branch.get_weights()])
+    assert float(np.abs(np.asarray(base(x)) - np.asarray(extended(x))).max()) > 0.01
+    assert len(extended.layers) > len(base.layers)
+
+
+# --- temporal terms ---
+
+
+def test_warp_when_motion_is_a_whole_pixel_shift_then_moves_the_image() -> None:
+    image = np.random.default_rng(0).random((1, 32, 40, 3)).astype(np.float32)
+    shift = np.array([[1, 0, 3, 0, 1, -2, 0, 0]], np.float32)  # output (x, y) reads input (x + 3, y - 2)
+    moved = temporal.warp(tf.constant(image), tf.constant(shift)).numpy()
+    np.testing.assert_allclose(moved[0, 2:, :-3], image[0, :-2, 3:], atol=1e-6)
+    mask = temporal.valid_mask(tf.constant(shift), tf.constant(image), border=4).numpy()[0, ..., 0]
+    assert mask[:4].sum() == 0 and mask[:, -4:].sum() == 0 and mask[10, 10] == 1
+
+
+def test_random_motions_when_drawn_then_small_and_some_still() -> None:
+    transforms, noise = temporal.random_motions(np.random.default_rng(0), 400, 192)
+    centre = np.array([95.5, 95.5, 1.0])
+    moved = np.stack([transforms[:, 0:3] @ centre, transforms[:, 3:6] @ centre], axis=1) - centre[:2]
+    assert np.abs(moved).max() <= temporal.MAX_SHIFT + 1e-3
+    still = (np.abs(transforms[:, [0, 4]] - 1).max(axis=1) < 1e-7) & (np.abs(moved).max(axis=1) < 1e-7)
+    assert 0.15 < still.mean() < 0.35
+    assert (noise >= 0).all() and noise.max() <= temporal.MAX_NOISE
+
+
+def _batch(crops: int, size: int = 48, seed: int = 0, still: bool = False) -> dict[str, tf.Tensor]:
+    rng = np.random.default_rng(seed)
+    motion, noise = temporal.random_motions(rng, crops, size)
+    if still:
+        motion[:] = [1, 0, 0, 0, 1, 0, 0, 0]
+    content = rng.random((crops, size, size, 3)).astype(np.float32)
+    batch = {
+        "content": content,
+        "target": content,
+        "embedding": rng.normal(size=(crops, 1, 1, 100)).astype(np.float32),
+        "motion": motion,
+        "noise": np.zeros_like(noise),
+        "seed": np.array([1, 2], np.int32),
+        "style": rng.random((crops, 64, 64, 3)).astype(np.float32),
+        "has_style": np.ones(crops, np.int32),
+    }
+    return {key: tf.constant(value) for key, value in batch.items()}
+
+
+def test_temporal_term_when_model_is_pointwise_then_zero_and_when_position_dependent_then_positive() -> None:
+    config = dataclasses.replace(CONFIGS["tiny"], temporal_weight=1.0, gradient_weight=0.0)
+    inputs = [tf.keras.Input((None, None, 3)), tf.keras.Input((1, 1, 100))]
+    identity = tf.keras.Model(inputs, tf.keras.layers.Identity()(inputs[0]))
+    ramp = tf.constant(np.linspace(0, 0.5, 48, dtype=np.float32)[None, None, :, None])
+    fixed_pattern = tf.keras.Model(inputs, tf.keras.layers.Lambda(lambda t: t + ramp)(inputs[0]))
+
+    def temporal_term(model: tf.keras.Model, batch: dict[str, tf.Tensor]) -> float:
+        once, twice = (transform_step_loss(dataclasses.replace(config, temporal_weight=w)) for w in (1.0, 2.0))
+        return float(twice(model, batch)) - float(once(model, batch))
+
+    moving, still = _batch(4), _batch(4, still=True)
+    # the identity reproduces its target and moves with the image: every term vanishes
+    assert float(transform_step_loss(config)(identity, moving)) < 1e-5
+    # a pattern fixed to the frame does not move with the image ...
+    assert temporal_term(fixed_pattern, moving) > 0.01
+    # ... which a still camera without noise cannot see
+    assert abs(temporal_term(fixed_pattern, still)) < 1e-5
+
+
+def test_pixel_loss_when_masked_then_ignores_masked_pixels() -> None:
+    target = tf.zeros((1, 8, 8, 3))
+    output = tf.concat([tf.zeros((1, 8, 4, 3)), tf.ones((1, 8, 4, 3))], axis=2)
+    mask = tf.concat([tf.ones((1, 8, 4, 1)), tf.zeros((1, 8, 4, 1))], axis=2)
+    assert float(pixel_loss(1.0)(target, output, mask)) == 0.0
+    assert float(pixel_loss(1.0)(target, output)) > 0.5
+
+
+# --- texture terms ---
+
+
+def test_texture_loss_when_output_has_the_style_statistics_then_style_term_vanishes() -> None:
+    config = dataclasses.replace(CONFIGS["tiny"], gram_weight=0.0, style_weight=1.0, gram_jitter=0.0)
+    loss = texture_loss(config, stand_in(config.gram_layers))
+    rng = np.random.default_rng(0)
+    tint = np.array([[1, 0.2, 0.5], [0.1, 0.9, 0.3]], np.float32)[:, None, None]
+    styles = tf.constant(rng.random((2, 224, 224, 3), np.float32) * tint)
+    # outputs with the style's statistics at the view the loss takes (gram_scale of 384 px)
+    outputs = tf.image.resize(styles, (384, 384))
+    known, unknown = tf.constant([1, 1]), tf.constant([0, 0])
+    own = float(loss(outputs, outputs, styles, known))
+    swapped = float(loss(outputs, outputs, styles[::-1], known))
+    assert own < 0.02 and swapped > 5 * own
+    assert float(loss(outputs, outputs, styles[::-1], unknown)) == 0.0
+    # two views of each crop (temporal pairs) share one style image
+    assert float(loss(tf.concat([outputs, outputs], 0), tf.concat([outputs, outputs], 0), styles, known)) == (
+        pytest.approx(own, rel=1e-4)
+    )
+
+
+def test_texture_term_when_images_equal_then_zero_and_when_different_then_positive() -> None:
+    config = dataclasses.replace(CONFIGS["tiny"], gram_weight=1.0, style_weight=0.0, gram_jitter=0.1, gram_scale=0.5)
+    loss = texture_loss(config, stand_in(config.gram_layers))
+    rng = np.random.default_rng(0)
+    a = tf.constant(rng.random((2, 48, 48, 3), np.float32))
+    b = tf.constant(np.clip(a.numpy() + rng.normal(0, 0.2, a.shape), 0, 1).astype(np.float32))
+    none, styles = tf.constant([0, 0]), tf.zeros((2, 8, 8, 3))
+    with tf.GradientTape() as tape:
+        tape.watch(b)
+        value = loss(b, a, styles, none)
+    gradient = tape.gradient(value, b)
+    assert abs(float(loss(a, a, styles, none))) < 1e-4
+    assert float(value) > 0.01 and float(tf.reduce_max(tf.abs(gradient))) > 0
+
+
+# --- the float MobileNetV2 copy (needs the shared data) ---
+
+
+def test_feature_net_when_compared_to_tflite_tensors_then_close(shared_data: Path) -> None:
+    # Measured: correlation 0.998-1.000 on every layer up to expanded_conv_9, relative Gram
+    # difference 0.1-4 % (the uint8 model rounds every activation; the copy does not).
+    import warnings
+
+    from models.imaging import center_square, load_rgb, resize, to_float
+    from models.litert import load
+    from models.metrics import CONTENT_LAYERS, STYLE_LAYERS
+    from models.paths import shared_model
+
+    layers = tuple(dict.fromkeys(GRAM_LAYERS + STYLE_LAYERS + CONTENT_LAYERS[:1]))
+    net = backbone(layers)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        interpreter = load(shared_model("backbone"), preserve=True)
+    interpreter.allocate_tensors()
+    detail = interpreter.get_input_details()[0]
+    scale, zero = detail["quantization"]
+    index = {}
+    for tensor in interpreter.get_tensor_details():
+        name = tensor["name"].split(";")[0]
+        if name in layers and name not in index:
+            index[name] = (tensor["index"], *tensor["quantization"])
+    assert len(index) == len(layers) >= 8
+    for path in catalogue.content_images("val")[:3]:
+        image = resize(to_float(center_square(load_rgb(path))), 224, 224)
+        quantized = np.clip(np.rint((image * 2 - 1) / scale + zero), 0, 255).astype(np.uint8)
+        interpreter.set_tensor(detail["index"], quantized[None])
+        interpreter.invoke()
+        ours = net(((quantized.astype(np.float32) - zero) * scale + 1)[None] / 2)
+        for name in layers:
+            i, s, z = index[name]
+            reference = (interpreter.get_tensor(i).astype(np.float32) - z) * s
+            a = ours[name].numpy().reshape(-1, reference.shape[-1])
+            b = reference.reshape(-1, reference.shape[-1])
+            assert np.corrcoef(a.ravel(), b.ravel())[0, 1] > 0.99, name
+            ga, gb = gram(tf.constant(a[None, None])).numpy()[0], b.T @ b / len(b)
+            assert np.linalg.norm(ga - gb) / np.linalg.norm(gb) < 0.1, name
