@@ -121,8 +121,8 @@ def build_transform(spec: TransformSpec | None = None, size: tuple[int, int] | N
     x = layers.Add(name="dec1_skip")([x, e1])
     x = film(_sep(x, c1, name="dec1"))
     x = _decoder_blocks(x, film, spec.decoder_blocks[1], "dres1_")
-    x = upsample(x, "dec0_up")
-    x = _sep(x, spec.full_width, name="dec0")
+    # Full resolution: narrowed first (depthwise filters at full resolution dominate the cost).
+    x = upsample(layers.Conv2D(spec.full_width, 1, activation="relu6", name="dec0_narrow")(x), "dec0_up")
     # Clip to [0, 1] as ReLU6 fused into the last conv, then / 6: in int8 the output range is
     # then exactly [0, 6] (a sigmoid would quantize its unbounded logits coarsely).
     x = _sep(x, 3, name="out")

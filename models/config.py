@@ -54,7 +54,7 @@ class Config:
     seed: int = 1234
     # Teacher targets for the transform: one teacher run per content photo, on a random 4:3 window
     # at a random short side (multiple of 32); ``crops_per_run`` random ``crop``-pixel crops kept.
-    transform_runs: int = 4000
+    transform_runs: int = 2500
     crops_per_run: int = 2
     crop: int = 256
     short_sides: tuple[int, int] = (256, 448)
@@ -65,7 +65,7 @@ class Config:
     predictor: PredictorSpec = field(default_factory=PredictorSpec)
     transform_steps: int = 20000
     transform_batch: int = 8
-    train_crop: int = 192
+    train_crop: int = 160
     gradient_weight: float = 0.5
     predictor_steps: int = 6000
     predictor_batch: int = 32
@@ -99,7 +99,10 @@ CONFIGS: dict[str, Config] = {
     # values are in models/MODEL_CARD.md.
     "full": Config(
         "full",
-        finetune_steps=4000,
+        transform_steps=8000,
+        predictor_steps=3000,
+        temporal_weight=1.0,
+        finetune_steps=2500,
         finetune_learning_rate=1.5e-3,
         gram_weight=0.3,
         style_weight=0.5,

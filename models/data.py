@@ -177,9 +177,13 @@ class ArraySet:
                 log.info("%s: %d/%d", self.directory.name, (index + 1) * step, total)
 
 
-def open_set(directory: Path) -> dict[str, np.ndarray]:
-    """Open a finished set read-only."""
+def open_set(directory: Path, count: int | None = None) -> dict[str, np.ndarray]:
+    """Open a finished set read-only: its first ``count`` samples (default: all written)."""
     progress = json.loads((directory / "progress.json").read_text())["done"]
+    if count is not None:
+        if progress < count:
+            raise ValueError(f"{directory} has {progress} of {count} samples")
+        progress = count
     arrays = {p.stem: np.load(p, mmap_mode="r") for p in directory.glob("*.npy")}
     return {name: array[:progress] for name, array in arrays.items()}
 

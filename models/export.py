@@ -24,7 +24,7 @@ from models.convert import RepresentativeData, to_tflite
 from models.data import open_set
 from models.imaging import load_rgb
 from models.paths import RELEASE_DIR
-from models.train import release_part, restore
+from models.train import release_part, restore, set_size
 
 log = logging.getLogger(__name__)
 
@@ -47,9 +47,12 @@ def load_predictor(config: Config, work: Path) -> keras.Model:
     return model
 
 
-def representative_transform(work: Path, count: int = 256, seed: int = 5) -> RepresentativeData:
-    """Calibration data for int8: training crops with their conditioning embeddings."""
-    arrays = open_set(work / "transform_set")
+def representative_transform(
+    work: Path, count: int = 256, seed: int = 5, size: int | None = None
+) -> RepresentativeData:
+    """Calibration data for int8: training crops with their conditioning embeddings, drawn from the
+    first ``size`` samples of the transform set (default: all written)."""
+    arrays = open_set(work / "transform_set", size)
     total = len(arrays["content"])
     index = np.sort(np.random.default_rng(seed).choice(total, min(count, total), replace=False))
     content, embedding = arrays["content"][index], arrays["embedding"][index]
@@ -61,9 +64,11 @@ def representative_transform(work: Path, count: int = 256, seed: int = 5) -> Rep
     return generate
 
 
-def representative_predictor(work: Path, count: int = 256, seed: int = 6) -> RepresentativeData:
-    """Calibration data for an int8 predictor: training style/photo crops."""
-    images = open_set(work / "predictor_set")["image"]
+def representative_predictor(
+    work: Path, count: int = 256, seed: int = 6, size: int | None = None
+) -> RepresentativeData:
+    """Calibration data for an int8 predictor: training style/photo crops (first ``size`` samples)."""
+    images = open_set(work / "predictor_set", size)["image"]
     index = np.sort(np.random.default_rng(seed).choice(len(images), min(count, len(images)), replace=False))
 
     def generate() -> Iterator[list[np.ndarray]]:
@@ -77,11 +82,13 @@ def export_models(config: Config, work: Path, out: Path) -> dict[str, Path]:
     """Convert the trained networks: transform int8/fp16/fp32, predictor fp16/int8/fp32."""
     out.mkdir(parents=True, exist_ok=True)
     transform, predictor = load_transform(config, work), load_predictor(config, work)
+    calibration = representative_transform(work, size=set_size(config, "transform_set"))
+    predictor_calibration = representative_predictor(work, size=set_size(config, "predictor_set"))
     products = {
-        "transform_int8": to_tflite(transform, "int8", representative_transform(work)),
+        "transform_int8": to_tflite(transform, "int8", calibration),
         "transform_fp16": to_tflite(transform, "fp16"),
         "transform_fp32": to_tflite(transform, "fp32"),
-        "predictor_int8": to_tflite(predictor, "int8", representative_predictor(work), False),
+        "predictor_int8": to_tflite(predictor, "int8", predictor_calibration, False),
         "predictor_fp16": to_tflite(predictor, "fp16", dynamic_batch=False),
         "predictor_fp32": to_tflite(predictor, "fp32", dynamic_batch=False),
     }

@@ -37,15 +37,28 @@ log = logging.getLogger(__name__)
 Batch = dict[str, np.ndarray]
 
 
-def prepare_data(config: Config, work: Path) -> None:
-    """Build (or finish building) the teacher-target sets of ``config``."""
-    sets = (work / "transform_set", work / "predictor_set")
-    expected = (config.transform_runs * config.crops_per_run, config.predictor_samples)
-    if all(_finished(d, n) for d, n in zip(sets, expected, strict=True)):
+SETS = {"transform_set": "transform", "predictor_set": "predictor"}
+
+
+def set_size(config: Config, name: str) -> int:
+    """Samples in the teacher-target set ``name`` (``transform_set`` or ``predictor_set``)."""
+    return config.transform_runs * config.crops_per_run if name == "transform_set" else config.predictor_samples
+
+
+def prepare_data(config: Config, work: Path, names: tuple[str, ...] = tuple(SETS)) -> None:
+    """Build (or finish building) the teacher-target sets ``names`` of ``config``."""
+    missing = [n for n in names if not _finished(work / n, set_size(config, n))]
+    if not missing:
         return
     sources = data.synthetic_sources(config.seed) if config.synthetic else data.shared_sources()
-    data.build_transform_set(sources, config, sets[0])
-    data.build_predictor_set(sources, config, sets[1])
+    for name in missing:
+        build = data.build_transform_set if name == "transform_set" else data.build_predictor_set
+        build(sources, config, work / name)
+
+
+def open_set(config: Config, work: Path, name: str) -> dict[str, np.ndarray]:
+    """The finished set ``name`` of ``config`` (its configured size, even if more was written)."""
+    return data.open_set(work / name, set_size(config, name))
 
 
 def _finished(directory: Path, expected: int) -> bool:
@@ -151,37 +164,24 @@ def fit(
             )
 
 
-PARTS = ("predictor", "transform", "finetune")
+PARTS = ("transform", "finetune", "predictor")
 
 
 def train(config: Config, work: Path, parts: tuple[str, ...] = PARTS, name: str | None = None) -> None:
-    """Prepare the data, then train the requested networks; weights go to ``work``.
+    """Prepare the data each part needs, then train the requested networks; weights go to ``work``.
 
-    The predictor trains first: it is the shorter run, so an intermediate release (the
-    transform's latest checkpoint, see :func:`restore`) is available early. The fine-tune stage
-    (only when ``config.finetune_steps``) starts from the finished transform weights and writes
-    ``<name or finetune>.weights.h5``.
+    The transform (distillation), then its fine-tune stage (only when ``config.finetune_steps``;
+    from the finished transform weights, writes ``<name or finetune>.weights.h5``), then the
+    predictor: its teacher targets can be built by a second process meanwhile
+    (``--only data``), the build resumes or skips them.
     """
     keras.utils.set_random_seed(config.seed)
-    prepare_data(config, work)
-    if "predictor" in parts:
-        model = build_predictor(config.predictor)
-        arrays = data.open_set(work / "predictor_set")
-        fit(
-            model,
-            functools.partial(_predictor_batches, config, arrays),
-            predictor_loss,
-            config.predictor_steps,
-            config,
-            work / "ckpt_predictor",
-        )
-        model.save_weights(work / "predictor.weights.h5")
     if "transform" in parts:
+        prepare_data(config, work, ("transform_set",))
         model = build_transform(config.transform)
-        arrays = data.open_set(work / "transform_set")
         fit(
             model,
-            functools.partial(_transform_batches, config, arrays),
+            functools.partial(_transform_batches, config, open_set(config, work, "transform_set")),
             transform_step_loss(config),
             config.transform_steps,
             config,
@@ -189,7 +189,20 @@ def train(config: Config, work: Path, parts: tuple[str, ...] = PARTS, name: str 
         )
         model.save_weights(work / "transform.weights.h5")
     if "finetune" in parts and config.finetune_steps > 0:
+        prepare_data(config, work, ("transform_set",))
         finetune(config, work, name or "finetune")
+    if "predictor" in parts:
+        prepare_data(config, work, ("predictor_set",))
+        model = build_predictor(config.predictor)
+        fit(
+            model,
+            functools.partial(_predictor_batches, config, open_set(config, work, "predictor_set")),
+            predictor_loss,
+            config.predictor_steps,
+            config,
+            work / "ckpt_predictor",
+        )
+        model.save_weights(work / "predictor.weights.h5")
 
 
 def _feature_net(config: Config) -> Features:
@@ -207,7 +220,7 @@ def finetune(config: Config, work: Path, name: str = "finetune") -> None:
     trained.load_weights(work / "transform.weights.h5")
     model = build_transform(transform_spec(config, "finetune"))
     copy_weights(trained, model)
-    arrays = data.open_set(work / "transform_set")
+    arrays = open_set(config, work, "transform_set")
     log.info("finetune: %d of %d samples have a style image", int(arrays["has_style"].sum()), len(arrays["has_style"]))
     fit(
         model,
@@ -244,7 +257,9 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--config", choices=sorted(CONFIGS), default="full")
     parser.add_argument("--work", type=Path, help="work directory root (default models/work)")
-    parser.add_argument("--only", choices=["data", *PARTS], help="run one stage only")
+    parser.add_argument(
+        "--only", choices=["data", *SETS, *PARTS], help="run one stage only (data: both sets, or one set by name)"
+    )
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config field")
     parser.add_argument("--name", help="output name of the fine-tune stage (experiments)")
     args = parser.parse_args(argv)
@@ -260,6 +275,8 @@ def main(argv: list[str] | None = None) -> None:
     work = work_dir(config, args.work)
     if args.only == "data":
         prepare_data(config, work)
+    elif args.only in SETS:
+        prepare_data(config, work, (args.only,))
     else:
         train(config, work, (args.only,) if args.only else PARTS, args.name)
 

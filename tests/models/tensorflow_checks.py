@@ -90,15 +90,16 @@ def test_transform_when_input_flat_then_output_flat_whatever_the_weights() -> No
 def test_decoder_blocks_when_trained_weights_copied_in_then_same_function_until_trained() -> None:
     config = dataclasses.replace(CONFIGS["tiny"], finetune_decoder_blocks=(1, 2))
     base = build_transform(config.transform)
-    _random_weights(base)
+    _random_weights(base, std=0.1)
     extended = build_transform(transform_spec(config, "finetune"))
     copy_weights(base, extended)
     rng = np.random.default_rng(0)
     x = [rng.random((2, 40, 56, 3), np.float32), rng.normal(size=(2, 1, 1, 100)).astype(np.float32)]
-    assert float(np.abs(np.asarray(base(x)) - np.asarray(extended(x))).max()) == 0.0
+    # equal up to float rounding (the extended graph may schedule its convolutions differently)
+    assert float(np.abs(np.asarray(base(x)) - np.asarray(extended(x))).max()) < 1e-5
     branch = extended.get_layer("dres1_1b_pw")
-    branch.set_weights([w + 0.5 for w in branch.get_weights()])
-    assert float(np.abs(np.asarray(base(x)) - np.asarray(extended(x))).max()) > 0.01
+    branch.set_weights([w + rng.normal(0, 1, w.shape).astype(np.float32) for w in branch.get_weights()])
+    assert float(np.abs(np.asarray(base(x)) - np.asarray(extended(x))).max()) > 1e-4  # the new branch is live
     assert len(extended.layers) > len(base.layers)
 
 
@@ -175,17 +176,17 @@ def test_pixel_loss_when_masked_then_ignores_masked_pixels() -> None:
 
 
 def test_texture_loss_when_output_has_the_style_statistics_then_style_term_vanishes() -> None:
-    config = dataclasses.replace(CONFIGS["tiny"], gram_weight=0.0, style_weight=1.0, gram_jitter=0.0)
+    config = dataclasses.replace(CONFIGS["tiny"], gram_weight=0.0, style_weight=1.0, gram_jitter=0.0, gram_scale=1.0)
     loss = texture_loss(config, stand_in(config.gram_layers))
     rng = np.random.default_rng(0)
     tint = np.array([[1, 0.2, 0.5], [0.1, 0.9, 0.3]], np.float32)[:, None, None]
     styles = tf.constant(rng.random((2, 224, 224, 3), np.float32) * tint)
-    # outputs with the style's statistics at the view the loss takes (gram_scale of 384 px)
-    outputs = tf.image.resize(styles, (384, 384))
+    # outputs equal to the styles as the loss sees a style (224x224)
+    outputs = styles
     known, unknown = tf.constant([1, 1]), tf.constant([0, 0])
     own = float(loss(outputs, outputs, styles, known))
     swapped = float(loss(outputs, outputs, styles[::-1], known))
-    assert own < 0.02 and swapped > 5 * own
+    assert own < 1e-4 and swapped > 0.05
     assert float(loss(outputs, outputs, styles[::-1], unknown)) == 0.0
     # two views of each crop (temporal pairs) share one style image
     assert float(loss(tf.concat([outputs, outputs], 0), tf.concat([outputs, outputs], 0), styles, known)) == (
