@@ -136,13 +136,13 @@ def transform_step_loss(config: Config, features: Features | None = None) -> Ste
             output, moved_output = tf.split(both, 2)
             moved_target = temporal.warp(target, motion)
             mask = temporal.valid_mask(motion, target)
-            value = 0.5 * (pixels(target, output) + pixels(moved_target, moved_output, mask))
+            value = 0.5 * (pixels(target, output, None) + pixels(moved_target, moved_output, mask))
             drift = tf.abs(moved_output - temporal.warp(output, motion))
             value += config.temporal_weight * temporal.masked_mean(drift, mask)
             outputs, targets = both, tf.concat([target, moved_target], 0)
         else:
             outputs = model([content, embedding], training=True)
-            value = pixels(target, outputs)
+            value = pixels(target, outputs, None)
             targets = target
         if texture is not None:
             value += texture(outputs, targets, batch["style"], batch["has_style"])

@@ -169,7 +169,7 @@ def test_pixel_loss_when_masked_then_ignores_masked_pixels() -> None:
     output = tf.concat([tf.zeros((1, 8, 4, 3)), tf.ones((1, 8, 4, 3))], axis=2)
     mask = tf.concat([tf.ones((1, 8, 4, 1)), tf.zeros((1, 8, 4, 1))], axis=2)
     assert float(pixel_loss(1.0)(target, output, mask)) == 0.0
-    assert float(pixel_loss(1.0)(target, output)) > 0.5
+    assert float(pixel_loss(1.0)(target, output, None)) > 0.5
 
 
 # --- texture terms ---
