@@ -99,9 +99,9 @@ CONFIGS: dict[str, Config] = {
     # values are in models/MODEL_CARD.md.
     "full": Config(
         "full",
-        transform_steps=8000,
+        transform_steps=7000,
         predictor_steps=3000,
-        temporal_weight=1.0,
+        temporal_weight=0.2,
         finetune_steps=2500,
         finetune_learning_rate=1.5e-3,
         gram_weight=0.3,
