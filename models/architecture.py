@@ -50,12 +50,21 @@ def _sep(
     name: str = "",
     activation: str | None = "relu6",
     zero: bool = False,
+    bias: float = 0.0,
 ) -> keras.KerasTensor:
     """Depthwise 3x3 (optionally strided) followed by a pointwise projection (ReLU6 by default);
-    ``zero``: the projection starts at zero (a residual branch that starts as the identity)."""
+    ``zero``: the projection starts at zero (a residual branch that starts as the identity);
+    ``bias``: the projection's initial bias."""
     x = layers.DepthwiseConv2D(3, strides=stride, padding="same", name=f"{name}_dw")(x)
     initializer = "zeros" if zero else "glorot_uniform"
-    return layers.Conv2D(channels, 1, activation=activation, kernel_initializer=initializer, name=f"{name}_pw")(x)
+    return layers.Conv2D(
+        channels,
+        1,
+        activation=activation,
+        kernel_initializer=initializer,
+        bias_initializer=keras.initializers.Constant(bias),
+        name=f"{name}_pw",
+    )(x)
 
 
 def _decoder_blocks(x: keras.KerasTensor, film: _Film, count: int, prefix: str) -> keras.KerasTensor:
@@ -124,8 +133,9 @@ def build_transform(spec: TransformSpec | None = None, size: tuple[int, int] | N
     # Full resolution: narrowed first (depthwise filters at full resolution dominate the cost).
     x = upsample(layers.Conv2D(spec.full_width, 1, activation="relu6", name="dec0_narrow")(x), "dec0_up")
     # Clip to [0, 1] as ReLU6 fused into the last conv, then / 6: in int8 the output range is
-    # then exactly [0, 6] (a sigmoid would quantize its unbounded logits coarsely).
-    x = _sep(x, 3, name="out")
+    # then exactly [0, 6] (a sigmoid would quantize its unbounded logits coarsely). The output
+    # starts at mid-grey, inside the clip's linear range (at 0, half of it gets no gradient).
+    x = _sep(x, 3, name="out", bias=3.0)
     image = layers.Rescaling(1 / 6, name="image")(x)
     return keras.Model([content, embedding], image, name="fast_transform")
 
