@@ -31,10 +31,11 @@ def _check_names() -> list[str]:
     importlib.util.find_spec("tensorflow") is None, reason="training needs the 'train' extra (tensorflow)"
 )
 @pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n for n in _check_names()])
+@pytest.mark.timeout(1500)
 def test_tensorflow_check_when_run_in_its_own_interpreter_then_passes(name: str) -> None:
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
     command = [sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider", "-m", "", f"{CHECKS}::{name}"]
-    result = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
+    result = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=1400)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     lines = result.stdout.strip().splitlines()
     if not lines or "passed" not in lines[-1]:  # skipped inside (e.g. no shared data): say why
