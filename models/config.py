@@ -81,7 +81,7 @@ class Config:
     gram_layers: tuple[str, ...] = GRAM_LAYERS
     gram_scale: float = 224 / 384
     # ``style_weight`` x the relative Gram distance to the style image behind the sample's
-    # conditioning (training styles and their crops only; see models/style_targets.py).
+    # conditioning (every kind but embedding mixes keeps its style image; see models/data.py).
     style_weight: float = 0.0
     # Random extra scale (fraction) and offset of the feature net's view each step; 0: fixed view.
     gram_jitter: float = 0.0
