@@ -177,32 +177,26 @@ def train(config: Config, work: Path, parts: tuple[str, ...] = PARTS, name: str 
     """
     keras.utils.set_random_seed(config.seed)
     if "transform" in parts:
-        prepare_data(config, work, ("transform_set",))
-        model = build_transform(config.transform)
-        fit(
-            model,
-            functools.partial(_transform_batches, config, open_set(config, work, "transform_set")),
-            transform_step_loss(config),
-            config.transform_steps,
-            config,
-            work / "ckpt_transform",
-        )
-        model.save_weights(work / "transform.weights.h5")
+        _fit_part(config, work, "transform", build_transform(config.transform), _transform_batches,
+                  transform_step_loss(config), config.transform_steps)
     if "finetune" in parts and config.finetune_steps > 0:
         prepare_data(config, work, ("transform_set",))
         finetune(config, work, name or "finetune")
     if "predictor" in parts:
-        prepare_data(config, work, ("predictor_set",))
-        model = build_predictor(config.predictor)
-        fit(
-            model,
-            functools.partial(_predictor_batches, config, open_set(config, work, "predictor_set")),
-            predictor_loss,
-            config.predictor_steps,
-            config,
-            work / "ckpt_predictor",
-        )
-        model.save_weights(work / "predictor.weights.h5")
+        _fit_part(config, work, "predictor", build_predictor(config.predictor), _predictor_batches,
+                  predictor_loss, config.predictor_steps)
+
+
+def _fit_part(
+    config: Config, work: Path, part: str, model: keras.Model, batches: Callable[..., Iterator[Batch]],
+    loss: Callable[[keras.Model, dict[str, tf.Tensor]], tf.Tensor], steps: int,
+) -> None:
+    """Train ``model`` on the ``<part>_set`` (prepared first) and save ``<part>.weights.h5``."""
+    set_name = f"{part}_set"
+    prepare_data(config, work, (set_name,))
+    fit(model, functools.partial(batches, config, open_set(config, work, set_name)), loss, steps, config,
+        work / f"ckpt_{part}")
+    model.save_weights(work / f"{part}.weights.h5")
 
 
 def _feature_net(config: Config) -> Features:
