@@ -8,8 +8,8 @@ Usage (from the repository root)::
     python -m models.compare_releases speed --old models/release --new models/work/v2_release
 
 ``quality``: per held-out style (the first ``--contents`` val photos at 384x384), Magenta fp16 and
-each release's int8/fp16 transform with Magenta's embedding and its int8 transform with its own
-predictor's embedding: style/content distance, colour spread and grid peak ratios (mean and worst
+each release's int8/fp16 transform with Magenta's embedding and with its own predictor's embedding
+(the old release: int8 only): style/content distance, colour spread and grid peak ratios (mean and worst
 over styles, :func:`models.evaluate.summarize`). ``steadiness``: warping error on the shared clips
 and flicker (:func:`models.evaluate.steadiness_figures`, full sampling) of the new release (and the
 old with ``--old``). ``quantization``: the new int8/fp16 transform vs its float32 export
@@ -61,9 +61,9 @@ def with_embeddings(stylize: Stylizer, table: dict[bytes, np.ndarray]) -> Styliz
 def quality_candidates(
     old: Path | None, new: Path, styles: list[str]
 ) -> tuple[list[evaluate.Candidate], Predictor]:
-    """Magenta fp16 first, then per release ``<tag>_int8``, ``<tag>_fp16`` and
-    ``<tag>_int8+own_predictor`` (tags ``old``, ``new``); the new release's predictor is the run's
-    ``ours``, the old one's embeddings go through :func:`with_embeddings`."""
+    """Magenta fp16 first, then per release (tags ``old``, ``new``) ``<tag>_int8``, ``<tag>_fp16``,
+    ``<tag>_int8+own_predictor`` and ``new_fp16+own_predictor``; the new release's predictor is the
+    run's ``ours``, the old one's embeddings go through :func:`with_embeddings`."""
     candidates = [evaluate.Candidate("magenta_fp16", evaluate.magenta_stylizer("fp16"))]
     new_transforms, new_predictor = release_parts(new)
     if old is not None:
@@ -83,6 +83,7 @@ def quality_candidates(
         evaluate.Candidate("new_int8", single_stylizer(new_transforms["int8"])),
         evaluate.Candidate("new_fp16", single_stylizer(new_transforms["fp16"])),
         evaluate.Candidate("new_int8+own_predictor", single_stylizer(new_transforms["int8"]), "ours"),
+        evaluate.Candidate("new_fp16+own_predictor", single_stylizer(new_transforms["fp16"]), "ours"),
     ]
     return candidates, new_predictor
 
