@@ -6,7 +6,7 @@ Training is predictor, transform (distillation), then the fine-tune of the trans
 
 Usage (from the repository root, with the ``train`` extra installed and ../shared present)::
 
-    nice -n 10 python -m models.build_release          # ~2 h on 2 CPU cores; resumable
+    nice -n 10 python -m models.build_release          # ~3.5 h on 2 shared CPU cores (v2); resumable
 
 Each stage resumes from ``models/work/full`` when interrupted; rerunning after completion
 only re-exports and re-evaluates.
