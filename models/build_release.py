@@ -1,8 +1,9 @@
 """One command for the whole release: teacher targets, training, export, evaluation.
 
-Training is predictor, transform (distillation), then the fine-tune of the transform with texture
+Training is the transform (distillation, with the temporal terms), then its fine-tune with texture
 (Gram) terms toward the teacher's output and the style image on the float MobileNetV2 copy
-(:mod:`models.feature_net`, :mod:`models.losses`); the release ships the fine-tuned transform.
+(:mod:`models.feature_net`, :mod:`models.losses`), then the predictor; the release ships the
+fine-tuned transform.
 
 Usage (from the repository root, with the ``train`` extra installed and ../shared present)::
 
