@@ -68,8 +68,10 @@ def test_session_when_inference_is_slower_than_capture_drops_oldest_and_bounds_l
     assert 0 <= snap.frames_in - (snap.frames_out + snap.dropped) <= 1
     assert snap.max_pending <= 2  # one queued (capacity 1) + one in inference
     # the pipeline never waits for inference: frames are replaced in the engine's queue (where
-    # the newest always wins), not left to age in the capture slot
-    assert snap.dropped_capture <= snap.dropped_engine // 2
+    # the newest always wins), not left to age in the capture slot. A pipeline that waited would
+    # never overflow the engine's queue (capacity 1); on a starved machine the capture slot also
+    # replaces frames while the event loop waits for a core, so the share is not asked to be large
+    assert snap.dropped_engine > snap.dropped // 4
     # and every frame's latency stays within a few inference periods (a queue would grow)
     assert snap.inference_ms is not None
     inference = snap.inference_ms / 1000.0
@@ -86,8 +88,10 @@ def test_session_when_several_sinks_each_gets_every_frame_and_recording_is_playa
     first, second = ListSink("a"), ListSink("b")
     recording = RecordingSink(tmp_path / "rec.mp4")
     source = PatternSource(width=96, height=64, fps=30.0)
+    # (sink buffers large enough that no sink thread drops on a loaded machine: a slow sink
+    # losing its own oldest frames is the live policy, not what this test is about)
     result = asyncio.run(_run(_engine(any_model), source, [first, recording, second],
-                              StyleRecipe.of(style_spec), max_frames=8))
+                              StyleRecipe.of(style_spec), max_frames=8, sink_capacity=64))
     # then every sink got the same stylized frames, and the recording is finalized
     assert result.error is None and result.reason == "8 frames written"
     assert len(first.frames) >= 8 and [f.seq for f in first.frames] == [f.seq for f in second.frames]
