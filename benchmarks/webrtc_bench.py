@@ -81,12 +81,13 @@ async def callers_main(url: str, sessions: int, fps: float, seconds: float, widt
 
 
 # -- the server's process ---------------------------------------------------------------------
-def _percentile(values: list[float], q: float) -> float:
+def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
 
 
-def _latencies(received: list[tuple[int, float]], sent_at: dict[str, float], origin: int, fps: float) -> list[float]:
+def frame_latencies(received: list[tuple[int, float]], sent_at: dict[str, float], origin: int,
+                    fps: float) -> list[float]:
     """Seconds from sending each frame to getting its stylized version back.
 
     The server keeps each frame's timestamp and both receivers count from the first frame they
@@ -133,7 +134,7 @@ async def measure(engine: Engine, sessions: int, args: argparse.Namespace) -> di
         await server.wait_sessions(0, limit=60)  # a lost DTLS goodbye is caught by the idle timeout
     data = json.loads(line.removeprefix("RESULT "))
     latencies = [x for c in data["callers"]
-                 for x in _latencies(c["received"], c["sent_at"], origins[c["session_id"]], data["fps"])]
+                 for x in frame_latencies(c["received"], c["sent_at"], origins[c["session_id"]], data["fps"])]
 
     def delta(lane: str, key: str) -> int:
         return int(after["streams"].get(lane, {}).get(key, 0) - before["streams"].get(lane, {}).get(key, 0))
@@ -146,10 +147,10 @@ async def measure(engine: Engine, sessions: int, args: argparse.Namespace) -> di
         "sessions": sessions,
         "fps_min": min(per_session),
         "fps_mean": statistics.fmean(per_session),
-        "e2e_ms": 1000 * _percentile(latencies, 0.5),
-        "e2e_p90_ms": 1000 * _percentile(latencies, 0.9),
+        "e2e_ms": 1000 * percentile(latencies, 0.5),
+        "e2e_p90_ms": 1000 * percentile(latencies, 0.9),
         "server_ms": statistics.fmean(server_ms) if server_ms else float("nan"),
-        "rtt_ms": 1000 * _percentile(data["rtts"], 0.5),
+        "rtt_ms": 1000 * percentile(data["rtts"], 0.5),
         "dropped_pct": 100.0 * dropped / max(submitted, 1),
         "batched_pct": 100.0 * (after["batched_frames"] - before["batched_frames"]) / max(frames_done, 1),
         "busy_pct": 100.0 * (after["busy_seconds"] - before["busy_seconds"]) / args.seconds,
@@ -187,19 +188,24 @@ async def main(args: argparse.Namespace) -> int:
     return 0
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    """Command-line options."""
-    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+def add_common_arguments(parser: argparse.ArgumentParser) -> None:
+    """The engine and camera options every WebRTC benchmark takes."""
     parser.add_argument("--model", default="fast", help="model set (default: %(default)s)")
     parser.add_argument("--backend", default="cpu", choices=["auto", "cpu", "gpu"])
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 2)
     parser.add_argument("--size", default="256", help="processing size (default: %(default)s)")
-    parser.add_argument("--sessions", type=int, nargs="+", default=[1, 2, 3, 4])
     parser.add_argument("--fps", type=float, default=30.0, help="camera frame rate (default: %(default)s)")
     parser.add_argument("--width", type=int, default=640)
     parser.add_argument("--height", type=int, default=480)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--max-batch", type=int, default=4)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Command-line options."""
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    add_common_arguments(parser)
+    parser.add_argument("--sessions", type=int, nargs="+", default=[1, 2, 3, 4])
     parser.add_argument("--callers-for", metavar="URL", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 

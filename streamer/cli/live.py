@@ -5,6 +5,7 @@
     streamer live --input 0 --style starry --show
     streamer live --input rtsp://cam.local/stream --style wave -o rtsp://127.0.0.1:8554/styled
     streamer live --input rtsp://cam.local/stream --style wave -o recording.mp4 --show
+    streamer live --input 0 --style starry --whip https://ingest.example.com/whip/me --whip-token ...
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -26,6 +28,7 @@ from ..sinks.preview import PreviewSink
 from ..sinks.recording import RecordingSink
 from ..sinks.rtsp import RtspSink, is_rtsp_url
 from ..sinks.vcam import VirtualCameraSink
+from ..sinks.whip import WhipSink
 from ..sources.base import Source
 from ..sources.stream import RTSP_TRANSPORTS, StreamSource, is_network_url
 from ..sources.webcam import WebcamSource, camera_device
@@ -44,6 +47,8 @@ from .loop import run_async
 __all__ = ["add_arguments", "run"]
 
 logger = logging.getLogger(__name__)
+
+WHIP_TOKEN_ENV = "STREAMER_WHIP_TOKEN"
 
 
 def _camera_size(text: str) -> tuple[int, int]:
@@ -78,6 +83,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     out.add_argument("--show", action="store_true", help="preview window (needs OpenCV's GUI build)")
     out.add_argument("-o", "--output", action="append", default=[], metavar="FILE|rtsp://...",
                      help="record to a file, or publish to an RTSP server; repeatable")
+    out.add_argument("--whip", action="append", default=[], metavar="URL",
+                     help="publish over WebRTC to a WHIP endpoint (a streaming platform's WebRTC ingest, "
+                          "another 'streamer serve' at http://HOST:PORT/whip/NAME); repeatable")
+    out.add_argument("--whip-token", default=None, metavar="TOKEN",
+                     help=f"bearer token for --whip (default: ${WHIP_TOKEN_ENV})")
     out.add_argument("--vcam", nargs="?", const="", metavar="DEVICE",
                      help="send to a virtual camera (v4l2loopback on Linux; optional device path)")
     out.add_argument("--vcam-backend", help=argparse.SUPPRESS)
@@ -147,15 +157,19 @@ def build_sinks(args: argparse.Namespace, on_key: PreviewKeys) -> list[Sink]:
         if is_rtsp_url(target):
             sinks.append(RtspSink(target, transport=args.publish_transport))
         elif is_network_url(target):
-            raise ConfigError(f"cannot publish to {target.split('://')[0]}:// (use rtsp:// or a file)")
+            raise ConfigError(f"cannot publish to {target.split('://')[0]}:// with -o (use rtsp:// or a file; "
+                              "--whip URL for a WHIP endpoint)")
         elif Path(target).resolve() == Path(args.input).resolve():
             raise ConfigError(f"the recording would overwrite the input: {target}")
         else:
             sinks.append(RecordingSink(target, settings, audio=not args.no_audio))
+    token = args.whip_token or os.environ.get(WHIP_TOKEN_ENV) or None
+    sinks.extend(WhipSink(url, token=token) for url in args.whip)
     if args.vcam is not None:
         sinks.append(VirtualCameraSink(args.vcam or None, fps=args.camera_fps, backend=args.vcam_backend))
     if not sinks and args.stats_json is None:
-        raise ConfigError("give an output: --show, -o FILE, -o rtsp://..., --vcam (or --stats-json to only measure)")
+        raise ConfigError("give an output: --show, -o FILE, -o rtsp://..., --whip URL, --vcam "
+                          "(or --stats-json to only measure)")
     return sinks
 
 

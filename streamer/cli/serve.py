@@ -18,6 +18,7 @@ if TYPE_CHECKING:  # aiortc and aiohttp are the optional webrtc extra
     from ..engine import Engine
     from ..server import ServerSettings
     from ..server.tls import Certificate
+    from ..sources.base import Source
 
 __all__ = ["add_arguments", "run"]
 
@@ -58,6 +59,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="largest style image upload in megapixels (default: %(default)s)")
     limits.add_argument("--idle-timeout", type=float, default=5.0,
                         help="seconds without video before a session is freed (default: %(default)s)")
+    calls = parser.add_argument_group("calls (/room/NAME), WHIP ingest and WHEP playback")
+    calls.add_argument("--room", action="append", default=[], metavar="NAME",
+                       help="allow only these call rooms (repeatable; default: any name, made on first join)")
+    calls.add_argument("--room-size", type=int, default=4, help="people per call (default: %(default)s)")
+    calls.add_argument("--max-rooms", type=int, default=4, help="calls at once (default: %(default)s)")
+    calls.add_argument("--max-streams", type=int, default=4,
+                       help="WHIP streams and --source streams at once (default: %(default)s)")
+    calls.add_argument("--max-viewers", type=int, default=16,
+                       help="WHEP viewers at once, all streams together (default: %(default)s)")
+    calls.add_argument("--source", action="append", default=[], metavar="NAME=INPUT",
+                       help="read a camera (0, /dev/video2), stream URL or file (looped) and offer it "
+                            "stylized as /whep/NAME (repeatable)")
     parser.add_argument("--style", action="append", default=[], metavar="[NAME=]IMAGE",
                         help="add a style image to the page's gallery (repeatable)")
     add_engine_arguments(parser, default_size="256")
@@ -80,7 +93,24 @@ def _settings(args: argparse.Namespace) -> ServerSettings:
         max_upload_bytes=int(args.max_upload_mb * 1024 * 1024),
         max_upload_pixels=int(args.max_upload_megapixels * 1_000_000),
         idle_timeout=args.idle_timeout,
+        rooms=tuple(args.room),
+        room_size=args.room_size,
+        max_rooms=args.max_rooms,
+        max_streams=args.max_streams,
+        max_viewers=args.max_viewers,
     )
+
+
+def _sources(specs: list[str]) -> dict[str, Source]:
+    from ..server.feeds import parse_source
+
+    sources: dict[str, Source] = {}
+    for spec in specs:
+        name, source = parse_source(spec)
+        if name in sources:
+            raise ConfigError(f"--source {name} is given twice")
+        sources[name] = source
+    return sources
 
 
 def run(args: argparse.Namespace) -> int:
@@ -96,8 +126,9 @@ def run(args: argparse.Namespace) -> int:
     settings = _settings(args)
     check_bindable(settings.ice_hosts)
     certificate = _certificate(args, settings)
+    sources = _sources(args.source)
     engine = create_engine(args, max_batch=4)
-    return run_async(_serve(engine, settings, args.style, certificate))
+    return run_async(_serve(engine, settings, args.style, certificate, sources))
 
 
 def _certificate(args: argparse.Namespace, settings: ServerSettings) -> Certificate | None:
@@ -121,7 +152,8 @@ def _interface_addresses(settings: ServerSettings) -> list[str]:
     return [ip.ip if isinstance(ip.ip, str) else ip.ip[0] for adapter in ifaddr.get_adapters() for ip in adapter.ips]
 
 
-async def _serve(engine: Engine, settings: ServerSettings, styles: list[str], certificate: Certificate | None) -> int:
+async def _serve(engine: Engine, settings: ServerSettings, styles: list[str], certificate: Certificate | None,
+                 sources: dict[str, Source]) -> int:
     from ..server import create_app
     from ..server.runner import create_runner, listen
     from ..server.styling import build_gallery
@@ -129,7 +161,7 @@ async def _serve(engine: Engine, settings: ServerSettings, styles: list[str], ce
     report = await engine.start()
     try:
         gallery = await build_gallery(engine.styles, styles)
-        app = create_app(engine, settings, gallery, owns_engine=True)
+        app = create_app(engine, settings, gallery, owns_engine=True, sources=sources)
         runner = create_runner(app, settings)
         await runner.setup()
         try:
@@ -167,6 +199,9 @@ def _announce(settings: ServerSettings, port: int, backend: str, styles: int,
         print("streamer: plain http: browsers on other machines refuse the camera to it; use "
               "--tls-self-signed, --tls-cert/--tls-key, or an HTTPS reverse proxy (see README)", file=sys.stderr)
     print(f"streamer: open {url}  (Ctrl-C to stop)", flush=True)
+    base = url.split("#")[0]
+    print(f"streamer: calls at {base}room/NAME, WHIP ingest at {base}whip/NAME, WHEP playback at "
+          f"{base}whep/NAME", file=sys.stderr)
 
 
 async def _until_stopped() -> None:

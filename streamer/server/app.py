@@ -11,19 +11,26 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from importlib import resources
 
 from aiohttp import web
 
 from ..engine import Engine
-from . import control, signaling
+from ..sources.base import Source
+from . import control, room_api, signaling, stream_control, whep, whip
 from .context import CONTEXT, ServerContext
+from .feeds import add_feeds
 from .http import BODY_TIMEOUT, error_middleware
+from .names import check_name
 from .previews import PreviewMaker
+from .rooms import RoomDirectory
 from .security import SESSION_ID_PATTERN, headers_middleware, local_host_middleware, token_middleware
 from .sessions import SessionRegistry
 from .settings import ServerSettings, is_loopback
+from .streams import StreamDirectory
 from .styling import Gallery
+from .wish import refuse_patch
 
 __all__ = ["create_app"]
 
@@ -34,6 +41,9 @@ ASSETS = {
     "index.html": "text/html",
     "app.js": "text/javascript",
     "style.css": "text/css",
+    "room.html": "text/html",
+    "room.js": "text/javascript",
+    "room.css": "text/css",
 }
 
 
@@ -43,15 +53,17 @@ def _load_assets() -> dict[str, tuple[bytes, str]]:
 
 
 def create_app(engine: Engine, settings: ServerSettings, gallery: Gallery | None = None,
-               owns_engine: bool = False) -> web.Application:
+               owns_engine: bool = False, sources: Mapping[str, Source] | None = None) -> web.Application:
     """Build the server around a started ``engine``.
 
     :param gallery: the styles to offer (default: the engine's built-in styles).
     :param owns_engine: stop the engine when the app is cleaned up.
+    :param sources: live sources to offer as named streams (opened when the app starts).
     """
     gallery = gallery if gallery is not None else Gallery(engine.styles.builtins)
     context = ServerContext(engine, settings, gallery, SessionRegistry(settings.max_sessions),
-                            PreviewMaker(engine, gallery))
+                            PreviewMaker(engine, gallery), SessionRegistry(settings.max_calls, "call"),
+                            StreamDirectory(settings.max_streams), RoomDirectory(settings))
     app = web.Application(
         middlewares=[headers_middleware, error_middleware, local_host_middleware(is_loopback(settings.host)),
                      token_middleware(settings.token)],
@@ -63,6 +75,9 @@ def create_app(engine: Engine, settings: ServerSettings, gallery: Gallery | None
 
     async def page(request: web.Request) -> web.Response:
         name = request.match_info.get("name", "index.html")
+        if "room" in request.match_info:  # /room/NAME: the call page, for any well-formed name
+            check_name("room", request.match_info["room"])
+            name = "room.html"
         if name not in assets:
             raise web.HTTPNotFound()
         body, kind = assets[name]
@@ -81,6 +96,24 @@ def create_app(engine: Engine, settings: ServerSettings, gallery: Gallery | None
     app.router.add_post(f"/api/sessions/{sid}/close", signaling.close_session)
     app.router.add_post(f"/api/sessions/{sid}/style", control.set_style)
     app.router.add_post(f"/api/sessions/{sid}/styles", control.upload_style)
+    call = "{call_id:" + SESSION_ID_PATTERN + "}"
+    app.router.add_post("/whip/{name}", whip.publish)
+    app.router.add_delete(f"/whip/{{name}}/{call}", whip.end_publishing)
+    app.router.add_patch(f"/whip/{{name}}/{call}", refuse_patch)
+    app.router.add_post("/whep/{name}", whep.watch)
+    app.router.add_delete(f"/whep/{{name}}/{call}", whep.stop_watching)
+    app.router.add_patch(f"/whep/{{name}}/{call}", refuse_patch)
+    app.router.add_get("/room/{room}", page)
+    app.router.add_get("/api/rooms", room_api.list_rooms)
+    app.router.add_get("/api/rooms/{room}", room_api.get_room)
+    app.router.add_post("/api/rooms/{room}/participants", room_api.join)
+    app.router.add_get(f"/api/rooms/{{room}}/participants/{call}", room_api.participant_snapshot)
+    app.router.add_post(f"/api/rooms/{{room}}/participants/{call}/style", room_api.set_participant_style)
+    app.router.add_delete(f"/api/rooms/{{room}}/participants/{call}", room_api.leave)
+    app.router.add_get("/api/streams", stream_control.list_streams)
+    app.router.add_get("/api/streams/{name}", stream_control.get_stream)
+    app.router.add_post("/api/streams/{name}/style", stream_control.set_stream_style)
+    add_feeds(app, sources or {})
     app.on_shutdown.append(_close_sessions)
     app.on_cleanup.append(_close_sessions)
     if owns_engine:
@@ -97,6 +130,7 @@ async def _close_sessions(app: web.Application) -> None:
     if len(context.registry):
         logger.info("closing %d session(s)", len(context.registry))
     await context.registry.close_all("the server is shutting down")
+    await context.calls.close_all("the server is shutting down")
     context.previews.close()
 
 

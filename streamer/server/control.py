@@ -6,15 +6,19 @@ both apply to the next frame, without renegotiation.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any, Protocol
+
 from aiohttp import web
 
 from .. import __version__
 from ..errors import StreamerError
+from ..styles import StyleRecipe
 from .context import context_of
 from .http import ApiError, json_response, read_body, read_json
 from .security import check_image_pixels
 
-__all__ = ["get_info", "get_preview", "list_styles", "set_style", "upload_style"]
+__all__ = ["Styled", "get_info", "get_preview", "list_styles", "restyle", "set_style", "upload_style"]
 
 
 async def get_info(request: web.Request) -> web.Response:
@@ -34,6 +38,11 @@ async def get_info(request: web.Request) -> web.Response:
         "max_upload_bytes": settings.max_upload_bytes,
         "max_upload_pixels": settings.max_upload_pixels,
         "ice_servers": settings.ice_servers_json,
+        "room_size": settings.room_size,
+        "rooms": list(settings.rooms),
+        "max_rooms": settings.max_rooms,
+        "max_streams": settings.max_streams,
+        "max_viewers": settings.max_viewers,
     })
 
 
@@ -55,15 +64,27 @@ async def get_preview(request: web.Request) -> web.Response:
                         headers={"Cache-Control": "private, max-age=3600"})
 
 
-async def set_style(request: web.Request) -> web.Response:
-    """``POST /api/sessions/{id}/style``: change style, style2, mix and/or strength."""
-    session = context_of(request).session(request)
+class Styled(Protocol):
+    """Anything whose style a client changes: a session, a stream, a call participant."""
+
+    async def set_style(self, fields: Mapping[str, Any]) -> StyleRecipe: ...  # noqa: D102
+
+    def snapshot(self) -> dict[str, Any]: ...  # noqa: D102
+
+
+async def restyle(request: web.Request, target: Styled) -> web.Response:
+    """Apply the request's style fields (JSON) to ``target``; answer its snapshot (400 if refused)."""
     fields = await read_json(request)
     try:
-        await session.set_style(fields)
+        await target.set_style(fields)
     except StreamerError as exc:
         raise ApiError(400, str(exc)) from None
-    return json_response(session.snapshot())
+    return json_response(target.snapshot())
+
+
+async def set_style(request: web.Request) -> web.Response:
+    """``POST /api/sessions/{id}/style``: change style, style2, mix and/or strength."""
+    return await restyle(request, context_of(request).session(request))
 
 
 async def upload_style(request: web.Request) -> web.Response:

@@ -8,6 +8,8 @@ one waiting frame and drops older ones; its results are what the outgoing track 
 from __future__ import annotations
 
 import asyncio
+import time
+from collections.abc import Callable
 
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
@@ -23,10 +25,13 @@ class VideoPump:
     """Reads a remote video track into the session's engine stream.
 
     :param stream: the session's engine stream (``latest`` policy, capacity 1).
+    :param wanted: asked for each frame; frames nobody wants (a stream nobody watches) are
+        read (the track never backs up) but not stylized.
     """
 
-    def __init__(self, stream: EngineStream) -> None:
+    def __init__(self, stream: EngineStream, wanted: Callable[[], bool] | None = None) -> None:
         self._stream = stream
+        self._wanted = wanted
         self.latest: Frame | None = None  #: the newest incoming frame
         self.last_frame_at: float | None = None  #: monotonic time of the newest incoming frame
 
@@ -38,6 +43,9 @@ class VideoPump:
                 video = await track.recv()
             except MediaStreamError:
                 return "the client's video track ended"
+            if self._wanted is not None and not self._wanted():
+                self.last_frame_at = time.monotonic()
+                continue
             frame = await asyncio.to_thread(frame_from_video, video, seq)  # type: ignore[arg-type]
             seq += 1
             self.latest = frame

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from aiortc.sdp import MediaDescription
 
 __all__ = ["MAX_SDP_CHARS", "Offer", "OfferError", "accept_offer", "answer_offer", "check_offer",
-           "new_peer_connection"]
+           "negotiated_video_codecs", "new_peer_connection"]
 
 #: longest SDP offer accepted (a browser's offer is a few kilobytes)
 MAX_SDP_CHARS = 32 * 1024
@@ -80,17 +80,23 @@ class Offer:
         return RTCSessionDescription(sdp=sdp, type="offer")
 
 
-def check_offer(sdp: object) -> Offer:
-    """Check that ``sdp`` is a complete WebRTC offer that sends video.
+def check_offer(sdp: object, *, video: str = "send", require_candidates: bool = True,
+                max_chars: int = MAX_SDP_CHARS) -> Offer:
+    """Check that ``sdp`` is a complete WebRTC offer with a video section.
 
+    :param video: ``"send"``: the offer must send video (a camera, a publisher);
+        ``"receive"``: it must receive video (a viewer).
+    :param require_candidates: refuse an offer without ICE candidates. WHIP clients (FFmpeg's
+        muxer) may send none: they send checks to the answer's candidates instead.
+    :param max_chars: longest offer accepted (a call's offer has a section per slot).
     :raises OfferError: with the reason (status 413 when it is too long).
     """
     from aiortc import sdp as aiortc_sdp
 
     if not isinstance(sdp, str) or not sdp.strip():
         raise OfferError("sdp must be a non-empty string holding the SDP offer")
-    if len(sdp) > MAX_SDP_CHARS:
-        raise OfferError(f"the SDP offer is over {MAX_SDP_CHARS} characters", 413)
+    if len(sdp) > max_chars:
+        raise OfferError(f"the SDP offer is over {max_chars} characters", 413)
     if not sdp.lstrip().startswith("v=0"):
         raise OfferError("sdp is not an SDP offer (it must start with v=0)")
     try:
@@ -102,10 +108,13 @@ def check_offer(sdp: object) -> Offer:
         raise OfferError("invalid SDP offer: it has no media section (m=)")
     for media in parsed.media:
         _check_media(media)
-    if not any(m.kind == "video" and m.direction in (None, "sendrecv", "sendonly") for m in parsed.media):
+    if video == "receive":
+        if not any(m.kind == "video" and m.direction in (None, "sendrecv", "recvonly") for m in parsed.media):
+            raise OfferError("the offer receives no video: add a video transceiver (recvonly) before creating it")
+    elif not any(m.kind == "video" and m.direction in (None, "sendrecv", "sendonly") for m in parsed.media):
         raise OfferError("the offer sends no video track: add the camera track before creating the offer")
     addresses = tuple(c.ip for m in parsed.media for c in m.ice_candidates)
-    if not addresses:
+    if not addresses and require_candidates:
         raise OfferError(NO_CANDIDATES_HINT)
     return Offer(sdp, addresses)
 
@@ -158,3 +167,15 @@ async def answer_offer(pc: RTCPeerConnection, host_addresses: Sequence[str] | No
     if answer is None:  # pragma: no cover - set just above
         raise OfferError("cannot answer this offer")
     return answer
+
+
+def negotiated_video_codecs(description: RTCSessionDescription) -> dict[str, str | None]:
+    """The video codec each video section of an answer uses, by ``mid``: ``"VP8"``, ``"H264"``,
+    or None where no codec was agreed (the section is rejected)."""
+    from aiortc import sdp as aiortc_sdp
+
+    from .encoding import codec_of_mime
+
+    parsed = aiortc_sdp.SessionDescription.parse(description.sdp)
+    return {str(m.rtp.muxId): (codec_of_mime(m.rtp.codecs[0].mimeType) if m.rtp.codecs and m.port else None)
+            for m in parsed.media if m.kind == "video"}

@@ -43,16 +43,24 @@ def valid_session_id(text: str) -> bool:
     return _SESSION_ID.fullmatch(text) is not None
 
 
+#: the routes a token guards: the JSON API, WHIP ingest and WHEP playback
+GUARDED_PREFIXES = ("/api/", "/whip/", "/whep/")
+
+
 def token_middleware(token: str | None) -> Middleware:
-    """Refuse ``/api/`` calls without the right bearer token (401); no-op if ``token`` is None."""
+    """Refuse API, WHIP and WHEP calls without the right bearer token (401); no-op if ``token``
+    is None."""
 
     @web.middleware
     async def check_token(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if token is not None and request.path.startswith("/api/"):
+        if token is not None and request.path.startswith(GUARDED_PREFIXES):
             scheme, _, given = request.headers.get("Authorization", "").partition(" ")
             if scheme.lower() != "bearer" or not hmac.compare_digest(given.encode(), token.encode()):
-                raise ApiError(401, "missing or wrong token: open the URL the server printed "
-                                    "(it ends in #token=...)")
+                if request.path.startswith("/api/"):
+                    raise ApiError(401, "missing or wrong token: open the URL the server printed "
+                                        "(it ends in #token=...)")
+                raise ApiError(401, "missing or wrong token: send it as Authorization: Bearer TOKEN "
+                                    "(the bearer token setting of your WHIP/WHEP client)")
         return await handler(request)
 
     return check_token

@@ -12,6 +12,7 @@ from aiortc import RTCIceServer
 from ..config import ProcessingSize
 from ..errors import ConfigError
 from .ice import parse_ice_host
+from .names import valid_name
 
 __all__ = ["AudioMode", "ServerSettings", "is_loopback", "parse_ice_server"]
 
@@ -71,6 +72,12 @@ class ServerSettings:
     :param body_timeout: seconds a request body may pause before the request is refused (408).
     :param ice_hosts: addresses to offer as ICE host candidates (``--ice-host``); by default
         the loopback address with a loopback ``host``, else every interface address.
+    :param room_size: participants allowed in one call (``--room-size``).
+    :param max_rooms: calls at once.
+    :param rooms: the only room names allowed (``--room``); empty: any valid name, created on
+        first join and gone when empty.
+    :param max_streams: published streams at once (WHIP and ``--source``).
+    :param max_viewers: WHEP viewers at once, all streams together.
     """
 
     host: str = "127.0.0.1"
@@ -88,6 +95,11 @@ class ServerSettings:
     header_timeout: float = 10.0
     body_timeout: float = 10.0
     ice_hosts: tuple[str, ...] = ()
+    room_size: int = 4
+    max_rooms: int = 4
+    rooms: tuple[str, ...] = ()
+    max_streams: int = 4
+    max_viewers: int = 16
 
     def __post_init__(self) -> None:
         try:
@@ -106,6 +118,13 @@ class ServerSettings:
         if min(self.idle_timeout, self.connect_timeout, self.header_timeout, self.body_timeout) <= 0:
             raise ConfigError("timeouts must be positive")
         object.__setattr__(self, "ice_hosts", tuple(parse_ice_host(a) for a in self.ice_hosts))
+        if not 2 <= self.room_size <= 16:
+            raise ConfigError(f"--room-size must be between 2 and 16, not {self.room_size}")
+        if min(self.max_rooms, self.max_streams, self.max_viewers) < 0:
+            raise ConfigError("--max-rooms, --max-streams and --max-viewers must not be negative")
+        for room in self.rooms:
+            if not valid_name(room):
+                raise ConfigError(f"--room {room!r}: use 1-64 letters, digits, '-' or '_'")
         if not is_loopback(self.host) and self.token is None and not self.insecure:
             raise ConfigError(
                 f"binding {self.host} lets other machines use the camera stream: give --token "
@@ -137,3 +156,8 @@ class ServerSettings:
                 entry["credential"] = server.credential
             servers.append(entry)
         return servers
+
+    @property
+    def max_calls(self) -> int:
+        """Peer connections of publishers, viewers and call participants allowed at once."""
+        return self.max_streams + self.max_viewers + self.max_rooms * self.room_size

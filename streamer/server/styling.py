@@ -8,6 +8,7 @@ Clients never name files.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import re
 from collections import OrderedDict
@@ -18,9 +19,10 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ConfigError, StyleError
-from ..styles import BuiltinStyle, StyleResolver
+from ..stream import EngineStream
+from ..styles import BuiltinStyle, StyleRecipe, StyleResolver
 
-__all__ = ["Gallery", "GalleryStyle", "SessionStyles", "build_gallery"]
+__all__ = ["Gallery", "GalleryStyle", "SessionStyles", "StreamStyle", "build_gallery"]
 
 MAX_NAME_LENGTH = 100
 
@@ -108,6 +110,56 @@ class SessionStyles:
     def release(self) -> None:
         """Forget uploads (session closed)."""
         self._uploads.clear()
+
+
+class StreamStyle:
+    """What one client's stream is painted with: its recipe, its uploads, and the one way to
+    change them (a session, a room participant, a published stream).
+
+    Open the stream with :attr:`lookup`, then :meth:`bind` it.
+
+    :param gallery: the shared styles (the recipe starts with the first one).
+    :param resolver: the engine's resolver (embeds uploads).
+    """
+
+    def __init__(self, gallery: Gallery, resolver: StyleResolver) -> None:
+        self.styles = SessionStyles(gallery, resolver)
+        self.recipe = StyleRecipe(() if gallery.default is None else (gallery.default,))
+        self.lookup = self.styles.lookup  #: the stream's style lookup
+        self._stream: EngineStream | None = None
+        self._lock = asyncio.Lock()
+
+    def bind(self, stream: EngineStream) -> None:
+        """Paint ``stream`` with this style from now on."""
+        self._stream = stream
+
+    async def update(self, fields: Mapping[str, object]) -> StyleRecipe:
+        """Change style, style2, mix or strength; applies to the next frame.
+
+        :raises ConfigError: a field has a bad value.
+        :raises StyleError: an unknown style, or strength below 1 without a predictor.
+        """
+        async with self._lock:
+            recipe = self.recipe.updated(fields)
+            if self._stream is not None:
+                await self._stream.set_style(recipe)
+            self.recipe = recipe
+            return recipe
+
+    async def upload(self, data: bytes, apply: bool = True) -> str:
+        """Add an uploaded style image; make it the main style if ``apply``. Returns its name."""
+        name = await self.styles.add_upload(data)
+        if apply:
+            await self.update({"style": name})
+        return name
+
+    def as_dict(self) -> dict[str, object]:
+        """The recipe's fields and the upload names (JSON-friendly)."""
+        return {**self.recipe.as_dict(), "uploads": self.styles.uploads}
+
+    def release(self) -> None:
+        """Forget uploads (the stream ended)."""
+        self.styles.release()
 
 
 def _gallery_name(spec: str) -> tuple[str, str]:

@@ -15,13 +15,36 @@ from ..frames import Frame
 from ..pixels import rgb_from_video, video_from_rgb
 from ..stream import EngineStream
 
-__all__ = ["StylizedTrack", "frame_from_video"]
+__all__ = ["RtpClock", "StylizedTrack", "frame_from_video"]
 
 
 def frame_from_video(video: VideoFrame, seq: int) -> Frame:
     """Convert a decoded WebRTC frame to an RGB :class:`Frame` (arrival time = now)."""
     time_base = Fraction(video.time_base) if video.time_base is not None else None
     return Frame(rgb_from_video(video), pts=video.pts, time_base=time_base, seq=seq, captured_at=time.monotonic())
+
+
+class RtpClock:
+    """Stylized frames' times on the 90 kHz RTP clock: each frame's own time (the camera's
+    timing, with gaps where frames were dropped), else its arrival time; always increasing."""
+
+    def __init__(self) -> None:
+        self._started = time.monotonic()
+        self._last: int | None = None
+        self.first: int | None = None  #: the first pts handed out
+
+    def pts(self, frame: Frame) -> int:
+        """The pts to send ``frame`` with."""
+        if frame.time is not None:
+            pts = int(round(frame.time * VIDEO_TIME_BASE.denominator))
+        else:
+            pts = int((frame.captured_at - self._started) * VIDEO_TIME_BASE.denominator)
+        if self._last is not None and pts <= self._last:
+            pts = self._last + 1
+        if self.first is None:
+            self.first = pts
+        self._last = pts
+        return pts
 
 
 class StylizedTrack(MediaStreamTrack):
@@ -43,9 +66,7 @@ class StylizedTrack(MediaStreamTrack):
         super().__init__()
         self._stream = stream
         self._on_failure = on_failure
-        self._last_pts: int | None = None
-        self._started = time.monotonic()
-        self.first_pts: int | None = None  #: pts of the first frame sent (receivers count from it)
+        self._clock = RtpClock()
 
     async def recv(self) -> VideoFrame:
         """The next stylized frame; raises :class:`MediaStreamError` once the session ended."""
@@ -62,19 +83,11 @@ class StylizedTrack(MediaStreamTrack):
             self.stop()
             raise MediaStreamError
         video = await asyncio.to_thread(video_from_rgb, frame.image)  # ~2-6 ms at 640x480: off the loop
-        video.pts = self._next_pts(frame)
+        video.pts = self._clock.pts(frame)
         video.time_base = VIDEO_TIME_BASE
         return video
 
-    def _next_pts(self, frame: Frame) -> int:
-        """The frame's own time on the 90 kHz clock, forced to increase."""
-        if frame.time is not None:
-            pts = int(round(frame.time * VIDEO_TIME_BASE.denominator))
-        else:
-            pts = int((frame.captured_at - self._started) * VIDEO_TIME_BASE.denominator)
-        if self._last_pts is not None and pts <= self._last_pts:
-            pts = self._last_pts + 1
-        if self.first_pts is None:
-            self.first_pts = pts
-        self._last_pts = pts
-        return pts
+    @property
+    def first_pts(self) -> int | None:
+        """pts of the first frame sent (receivers count from it)."""
+        return self._clock.first

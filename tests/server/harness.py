@@ -36,7 +36,7 @@ from streamer.server.tls import Certificate
 
 CLOCK = 90_000
 LOOPBACK = ("127.0.0.1",)
-_NO_IMAGE = np.zeros((0, 0, 3), np.uint8)
+NO_IMAGE = np.zeros((0, 0, 3), np.uint8)
 
 
 def stripes(height: int = 256, width: int = 256) -> np.ndarray:
@@ -131,6 +131,7 @@ class Server:
     context: ServerContext
     http: aiohttp.ClientSession
     token: str | None = None
+    last_headers: Any = None  #: the headers of the last response :meth:`call` got
 
     @property
     def registry(self) -> Any:
@@ -148,6 +149,7 @@ class Server:
         headers = {**self.headers(), **kwargs.pop("headers", {})}
         async with self.http.request(method, self.url + path, headers=headers, **kwargs) as response:
             raw = await response.read()
+            self.last_headers = response.headers
             if response.content_type == "application/json":
                 return response.status, json.loads(raw)
             return response.status, raw
@@ -164,11 +166,13 @@ class Server:
 
 @contextlib.asynccontextmanager
 async def running_server(engine: Engine, settings: ServerSettings | None = None,
-                         gallery: Gallery | None = None, tls: Certificate | None = None) -> AsyncIterator[Server]:
+                         gallery: Gallery | None = None, tls: Certificate | None = None,
+                         sources: dict[str, Any] | None = None) -> AsyncIterator[Server]:
     """Serve ``engine`` on 127.0.0.1 (a free port) for the duration of the block; over HTTPS
-    with ``tls`` (the client trusts that certificate and no other)."""
+    with ``tls`` (the client trusts that certificate and no other); live ``sources`` are offered
+    as named streams."""
     settings = settings or ServerSettings(port=0, size=ProcessingSize(128))
-    app = create_app(engine, settings, gallery or await make_gallery(engine))
+    app = create_app(engine, settings, gallery or await make_gallery(engine), sources=sources)
     runner = create_runner(app, settings)
     await runner.setup()
     port = await listen(runner, "127.0.0.1", 0, tls.context if tls else None)
@@ -232,17 +236,60 @@ class Received:
 
 
 @dataclass
-class Caller:
-    """An aiortc peer that calls the server, as a browser would (no public STUN)."""
+class Receiver:
+    """An aiortc peer (no public STUN) that keeps the video frames it receives."""
 
-    track: PatternTrack
     pc: RTCPeerConnection = field(default_factory=lambda: RTCPeerConnection(RTCConfiguration(iceServers=[])))
     frames: deque[Received] = field(default_factory=lambda: deque(maxlen=400))
-    messages: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=400))
-    session_id: str | None = None
     received: int = 0
     keep_images: bool = True  #: False: keep only timestamps of what comes back (cheaper)
     _tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+
+    def read_video(self) -> None:
+        """Read every video track the peer receives (call before negotiating)."""
+
+        @self.pc.on("track")
+        def on_track(track: MediaStreamTrack) -> None:
+            if track.kind == "video":
+                self._tasks.append(asyncio.ensure_future(self._read(track)))
+
+    async def _read(self, track: MediaStreamTrack, key: str = "") -> None:
+        while True:
+            try:
+                frame = await track.recv()
+            except MediaStreamError:
+                return
+            self.received += 1
+            image = frame.to_ndarray(format="rgb24") if self.keep_images else NO_IMAGE
+            self.keep(key, Received(image, frame.pts, time.monotonic()))
+
+    def keep(self, key: str, frame: Received) -> None:
+        """Store one received frame (``key``: which track it came on, for subclasses)."""
+        self.frames.append(frame)
+
+    async def wait_frames(self, count: int, limit: float = 30.0) -> None:
+        """Wait (bounded) until ``count`` frames came in all."""
+        deadline = time.monotonic() + limit
+        while self.received < count:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"only {self.received} frames came back in {limit} s (wanted {count})")
+            await asyncio.sleep(0.02)
+
+    async def close(self) -> None:
+        """Hang up and stop reading."""
+        await self.pc.close()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+@dataclass
+class Caller(Receiver):
+    """An aiortc peer that calls the server, as a browser would (no public STUN)."""
+
+    track: PatternTrack = field(default_factory=lambda: PatternTrack(lambda i: NO_IMAGE))
+    messages: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=400))
+    session_id: str | None = None
 
     @classmethod
     def sending(cls, image_at: Callable[[int], np.ndarray] | None = None, fps: float = 15.0,
@@ -251,42 +298,19 @@ class Caller:
         from ..media import pattern_frame
 
         track = PatternTrack(image_at or (lambda i: pattern_frame(i, 120, 160)), fps, limit, cycle)
-        return cls(track, keep_images=keep_images)
+        return cls(track=track, keep_images=keep_images)
 
     async def connect(self, server: Server, **style: Any) -> None:
         """Offer, get the answer, and start reading what comes back."""
         self.pc.addTrack(self.track)
         self.channel = self.pc.createDataChannel("control")
         self.channel.on("message", lambda m: self.messages.append({**json.loads(m), "_at": time.monotonic()}))
-
-        @self.pc.on("track")
-        def on_track(track: MediaStreamTrack) -> None:
-            if track.kind == "video":
-                self._tasks.append(asyncio.ensure_future(self._read(track)))
-
+        self.read_video()
         sdp = await loopback_offer(self.pc)
         status, body = await server.call("POST", "/api/sessions", json={"type": "offer", "sdp": sdp, **style})
         assert status == 201, body
         self.session_id = body["session_id"]
         await self.pc.setRemoteDescription(RTCSessionDescription(body["sdp"], body["type"]))
-
-    async def _read(self, track: MediaStreamTrack) -> None:
-        while True:
-            try:
-                frame = await track.recv()
-            except MediaStreamError:
-                return
-            self.received += 1
-            image = frame.to_ndarray(format="rgb24") if self.keep_images else _NO_IMAGE
-            self.frames.append(Received(image, frame.pts, time.monotonic()))
-
-    async def wait_frames(self, count: int, limit: float = 30.0) -> None:
-        """Wait (bounded) until ``count`` frames came back in all."""
-        deadline = time.monotonic() + limit
-        while self.received < count:
-            if time.monotonic() > deadline:
-                raise AssertionError(f"only {self.received} frames came back in {limit} s (wanted {count})")
-            await asyncio.sleep(0.02)
 
     async def wait_message(self, kind: str, limit: float = 15.0,
                            match: Callable[[dict[str, Any]], bool] = lambda m: True) -> dict[str, Any]:
@@ -318,10 +342,7 @@ class Caller:
     async def close(self) -> None:
         """Hang up and stop reading."""
         self.track.stop()
-        await self.pc.close()
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await super().close()
 
 
 def run(coro: Any, limit: float = 120.0) -> Any:
