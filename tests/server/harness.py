@@ -15,6 +15,7 @@ import itertools
 import json
 import ssl
 import time
+import weakref
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -235,7 +236,11 @@ class Received:
     at: float
 
 
-@dataclass
+#: the test peers not garbage-collected yet (closed by :func:`run` when a scenario ends)
+_PEERS: weakref.WeakSet[Receiver] = weakref.WeakSet()
+
+
+@dataclass(eq=False)
 class Receiver:
     """An aiortc peer (no public STUN) that keeps the video frames it receives."""
 
@@ -244,6 +249,9 @@ class Receiver:
     received: int = 0
     keep_images: bool = True  #: False: keep only timestamps of what comes back (cheaper)
     _tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        _PEERS.add(self)
 
     def read_video(self) -> None:
         """Read every video track the peer receives (call before negotiating)."""
@@ -283,7 +291,7 @@ class Receiver:
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
 
-@dataclass
+@dataclass(eq=False)
 class Caller(Receiver):
     """An aiortc peer that calls the server, as a browser would (no public STUN)."""
 
@@ -346,8 +354,16 @@ class Caller(Receiver):
 
 
 def run(coro: Any, limit: float = 120.0) -> Any:
-    """Run a test scenario in a fresh event loop, bounded by ``limit`` seconds."""
-    return asyncio.run(asyncio.wait_for(coro, limit))
+    """Run a test scenario in a fresh event loop, bounded by ``limit`` seconds; the test peers it
+    leaves open (a failed scenario) are closed, so their decoder threads do not outlive it."""
+
+    async def bounded() -> Any:
+        try:
+            return await asyncio.wait_for(coro, limit)
+        finally:
+            await asyncio.gather(*(peer.close() for peer in list(_PEERS)), return_exceptions=True)
+
+    return asyncio.run(bounded())
 
 
 def mean_abs_diff(a: np.ndarray, b: np.ndarray) -> float:

@@ -16,7 +16,7 @@ from aiortc.mediastreams import AudioStreamTrack, MediaStreamError, MediaStreamT
 from .harness import PatternTrack, Received, Receiver, Server, loopback_offer
 
 
-@dataclass
+@dataclass(eq=False)
 class Member(Receiver):
     """Joins a room: sends a camera (a constant or moving picture) and, if asked, a tone;
     receives on ``slots`` video sections (and as many audio ones) and keeps what each shows."""

@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SDP = {"Content-Type": "application/sdp"}
 
 
-@dataclass
+@dataclass(eq=False)
 class WhepViewer(Receiver):
     """An aiortc WHEP player: receives one stream's video (and audio, if asked)."""
 
@@ -61,7 +61,7 @@ class WhepViewer(Receiver):
         return status
 
 
-@dataclass
+@dataclass(eq=False)
 class WhipPublisher(Receiver):
     """An aiortc WHIP client: publishes a paced test pattern (and a tone, if asked)."""
 
