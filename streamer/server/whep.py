@@ -5,7 +5,7 @@
     POST   /whep/NAME     Content-Type: application/sdp (an offer that receives video [and audio])
            -> 201 Created, the SDP answer, Location: /whep/NAME/ID
     DELETE /whep/NAME/ID  -> 200: stop watching
-    PATCH  /whep/NAME/ID  -> 501: no trickle ICE, no ICE restarts
+    PATCH  /whep/NAME/ID  -> 405: no trickle ICE, no ICE restarts
 
 ``NAME`` is a WHIP stream's name, a ``--source`` name, or ``ROOM.ID`` for a call participant
 (``GET /api/streams`` lists them). Every viewer of a stream plays the same stylized frames,

@@ -5,7 +5,7 @@
     POST   /whip/NAME[?style=S&style2=S&mix=M&strength=X]   Content-Type: application/sdp (offer)
            -> 201 Created, the SDP answer, Location: /whip/NAME/ID
     DELETE /whip/NAME/ID    -> 200: the stream ends
-    PATCH  /whip/NAME/ID    -> 501: no trickle ICE, no ICE restarts (send complete offers)
+    PATCH  /whip/NAME/ID    -> 405: no trickle ICE, no ICE restarts (send complete offers)
 
 The stream is then watchable as ``/whep/NAME``; its style changes live with
 ``POST /api/streams/NAME/style``. H.264 and VP8 are accepted (whatever aiortc decodes), audio is

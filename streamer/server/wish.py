@@ -2,8 +2,10 @@
 answer and the session's URL out, and the answers to requests this server does not support.
 
 * The offer is ``Content-Type: application/sdp`` (415 otherwise) and complete: this server
-  does no trickle ICE and no ICE restarts, so ``PATCH`` on a session gets ``501 Not
-  Implemented`` (RFC 9725, 4.3.1) and the ``201`` carries no ``Accept-Patch``.
+  does no trickle ICE and no ICE restarts, so ``PATCH`` on a session gets ``405 Method Not
+  Allowed`` with ``Allow: DELETE`` (RFC 9725 names 422 only for a session that supports one of
+  the two; the WHIP and WHEP drafts before it say 405 when neither is) and the ``201`` carries
+  no ``Accept-Patch``.
 * The ``201`` lists the configured STUN/TURN servers in ``Link: <URL>; rel="ice-server"``
   headers (RFC 9725, 4.6), so a client can use the same ones.
 * A bearer token, when the server has one, guards these routes like the JSON API.
@@ -65,9 +67,11 @@ def created(answer: RTCSessionDescription, location: str, settings: ServerSettin
 
 
 async def refuse_patch(request: web.Request) -> web.Response:
-    """``PATCH`` on a WHIP/WHEP session: trickle ICE and ICE restarts are not supported (501)."""
-    raise ApiError(501, "this server supports neither trickle ICE nor ICE restarts: send a complete "
-                        "offer (with its ICE candidates) and start a new session to reconnect")
+    """``PATCH`` on a WHIP/WHEP session: trickle ICE and ICE restarts are not supported (405)."""
+    return web.json_response(
+        {"error": "this server supports neither trickle ICE nor ICE restarts: send a complete offer "
+                  "(with its ICE candidates) and start a new session to reconnect"},
+        status=405, headers={"Allow": "DELETE", "Cache-Control": "no-store"})
 
 
 def style_from_query(query: Mapping[str, str]) -> dict[str, object]:

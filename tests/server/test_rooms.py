@@ -19,6 +19,7 @@ from streamer.styles import StyleRecipe
 from ..media import pattern_frame
 from .harness import checker, mean_abs_diff, run, running_server, started_engine, stripes
 from .room_clients import Member
+from .wish_clients import WhepViewer
 
 SIZE = ProcessingSize(128)
 
@@ -133,6 +134,12 @@ def test_room_when_someone_leaves_then_their_slot_goes_to_the_next_and_rejoin_ke
                 assert status == 201, body
             await a.wait_shown(b.tag)
             first_shown = a.room and a.mid_of(b.tag), a.mid_of(c.tag)
+            # a WHEP player watches a participant's stylized stream, as it would any stream
+            player = WhepViewer()
+            await player.watch(server, f"duo.{a.tag}")
+            await player.wait_frames(5, limit=60)
+            watched = player.frames[-1].image
+            await player.close()
             # b's connection goes away; a's only slot now shows c
             await server.call("DELETE", f"/api/rooms/duo/participants/{b.participant_id}")
             await a.wait_shown(c.tag)
@@ -150,12 +157,14 @@ def test_room_when_someone_leaves_then_their_slot_goes_to_the_next_and_rejoin_ke
             refused = await too_many.join(server, "duo")
             for member in (a, b, c, c2, full, too_many):
                 await member.close()
-            return {"first": first_shown, "after_leave": after_leave, "rejoined": rejoined,
+            return {"first": first_shown, "watched": watched, "after_leave": after_leave, "rejoined": rejoined,
                     "joined_again": joined_again[0], "refused": refused}
 
     r = run(scenario(), limit=240)
     print(f"\n{r}")
     assert r["first"][0] is not None and r["first"][1] is None
+    camera = cameras[0]
+    assert r["watched"].shape == camera.shape and mean_abs_diff(r["watched"], camera) > 10, "not stylized"
     assert r["after_leave"] == r["first"][0], "the freed slot shows the next participant"
     assert r["rejoined"] == {"same_tag": True, "name": "c", "count": 2}
     assert r["joined_again"] == 201

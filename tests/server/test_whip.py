@@ -111,6 +111,7 @@ def test_whip_when_requests_are_bad_then_refused_with_the_rfc_status(model: str)
             results["taken"] = await _publish_status(server, "cam")
             results["patch"] = (await server.call("PATCH", location, data="a=candidate:1 1 udp 1 127.0.0.1 9 typ host",
                                                   headers={"Content-Type": "application/trickle-ice-sdpfrag"}))[0]
+            results["patch allows"] = server.last_headers.get("Allow")
             results["get session"] = (await server.call("GET", location))[0]
             results["unknown session"] = (await server.call("DELETE", "/whip/cam/" + "A" * 22))[0]
             results["delete"] = (await server.call("DELETE", location))[0]
@@ -132,7 +133,7 @@ def test_whip_when_requests_are_bad_then_refused_with_the_rfc_status(model: str)
     assert status == 404 and "nobody" in body["error"]
     status, body = r["taken"]
     assert status == 409 and "already being published" in body["error"]
-    assert r["patch"] == 501 and r["get session"] == 405
+    assert r["patch"] == 405 and r["patch allows"] == "DELETE" and r["get session"] == 405
     assert r["unknown session"] == 404 and r["delete"] == 200 and r["delete again"] == 404
 
 
