@@ -79,10 +79,12 @@ def test_browser_room_when_two_pages_join_then_each_sees_the_other_stylized(mode
                         await page.screenshot(path=str(ARTIFACTS / "room_failed.png"))
                         raise AssertionError(f"the other participant never showed ({exc}); console: {console}; "
                                              f"errors: {await page.evaluate('window.room.errors')}") from None
+                    await page.wait_for_timeout(1500)
+                    # still (or again, after a reconnect on a loaded machine) playing
+                    await page.wait_for_function(OTHER_PLAYING, timeout=60_000)
                     me = await page.evaluate("window.room.you")
                     people = await page.evaluate("window.room.participants")
                     other = next(p for p in people if p["id"] != me)
-                    await page.wait_for_timeout(1500)
                     seen[other["name"]] = {
                         "style": other["style"],
                         "tile": await _grab(page, f'[data-participant="{other["id"]}"] video'),
