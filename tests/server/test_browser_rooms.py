@@ -77,8 +77,11 @@ def test_browser_room_when_two_pages_join_then_each_sees_the_other_stylized(mode
                         await page.wait_for_function(OTHER_PLAYING, timeout=90_000)
                     except Exception as exc:
                         await page.screenshot(path=str(ARTIFACTS / "room_failed.png"))
+                        slots = {p.name: (p.pc.connectionState, p.snapshot()["slots"])
+                                 for p in server.context.rooms.get("team").participants.values()}
                         raise AssertionError(f"the other participant never showed ({exc}); console: {console}; "
-                                             f"errors: {await page.evaluate('window.room.errors')}") from None
+                                             f"errors: {await page.evaluate('window.room.errors')}; "
+                                             f"server side (connection, slots): {slots}") from None
                     await page.wait_for_timeout(1500)
                     # still (or again, after a reconnect on a loaded machine) playing
                     await page.wait_for_function(OTHER_PLAYING, timeout=60_000)
