@@ -18,16 +18,17 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
+from aiohttp import web
 from aiortc import RTCPeerConnection, RTCSessionDescription
 
 from ..errors import EngineClosedError, StreamerError
-from .context import ServerContext
-from .http import ApiError
+from .context import ServerContext, context_of
+from .http import ApiError, json_response
 from .negotiation import OfferError, new_peer_connection
 from .peers import PeerCall
 from .sessions import SessionLimitError
 
-__all__ = ["check_style", "open_call"]
+__all__ = ["check_style", "end_stream_call", "open_call"]
 
 CallT = TypeVar("CallT", bound=PeerCall)
 
@@ -72,3 +73,12 @@ async def check_style(apply: Awaitable[object]) -> None:
         await apply
     except StreamerError as exc:
         raise ApiError(400, str(exc)) from None
+
+
+async def end_stream_call(request: web.Request, call: PeerCall, stream: str, reason: str) -> web.Response:
+    """``DELETE`` on a WHIP/WHEP session's URL: close ``call`` (which plays or publishes
+    ``stream``) for ``reason``; 404 if the URL names another stream."""
+    if stream != request.match_info["name"]:
+        raise ApiError(404, f"no such {call.kind.upper()} session")
+    await context_of(request).calls.close(call, reason)
+    return json_response({"stream": stream, "state": "closed"})

@@ -19,9 +19,9 @@ from aiohttp import web
 from aiortc import RTCPeerConnection, RTCSessionDescription
 
 from .broadcast import Broadcast
-from .calls import open_call
+from .calls import end_stream_call, open_call
 from .context import context_of
-from .http import ApiError, json_response
+from .http import ApiError
 from .negotiation import OfferError, accept_offer, answer_offer, negotiated_video_codecs
 from .peers import CloseRequest, PeerCall
 from .relay import AudioRelayTrack, VideoRelayTrack
@@ -108,9 +108,5 @@ async def watch(request: web.Request) -> web.Response:
 
 async def stop_watching(request: web.Request) -> web.Response:
     """``DELETE /whep/{name}/{id}``: the viewer leaves."""
-    ctx = context_of(request)
-    viewer = ctx.call_at(request, WhepViewer)
-    if viewer.broadcast.name != request.match_info["name"]:
-        raise ApiError(404, "no such WHEP session")
-    await ctx.calls.close(viewer, "the viewer left")
-    return json_response({"stream": viewer.broadcast.name, "state": "closed"})
+    viewer = context_of(request).call_at(request, WhepViewer)
+    return await end_stream_call(request, viewer, viewer.broadcast.name, "the viewer left")

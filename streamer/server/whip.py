@@ -19,9 +19,8 @@ from aiortc import RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamTrack
 
 from .broadcast import Broadcast, BroadcastKind
-from .calls import check_style, open_call
+from .calls import check_style, end_stream_call, open_call
 from .context import ServerContext, context_of
-from .http import ApiError, json_response
 from .media import drain
 from .names import check_name
 from .negotiation import OfferError, accept_offer, answer_offer
@@ -90,9 +89,5 @@ async def publish(request: web.Request) -> web.Response:
 
 async def end_publishing(request: web.Request) -> web.Response:
     """``DELETE /whip/{name}/{id}``: the publisher ends its stream."""
-    ctx = context_of(request)
-    publisher = ctx.call_at(request, WhipPublisher)
-    if publisher.broadcast.name != request.match_info["name"]:
-        raise ApiError(404, "no such WHIP session")
-    await ctx.calls.close(publisher, "the publisher ended the stream")
-    return json_response({"stream": publisher.broadcast.name, "state": "closed"})
+    publisher = context_of(request).call_at(request, WhipPublisher)
+    return await end_stream_call(request, publisher, publisher.broadcast.name, "the publisher ended the stream")

@@ -323,15 +323,7 @@ class Caller(Receiver):
     async def wait_message(self, kind: str, limit: float = 15.0,
                            match: Callable[[dict[str, Any]], bool] = lambda m: True) -> dict[str, Any]:
         """Wait (bounded) for a data channel message of ``kind``; consume messages up to it."""
-        deadline = time.monotonic() + limit
-        while True:
-            while self.messages:
-                message = self.messages.popleft()
-                if message.get("type") == kind and match(message):
-                    return message
-            if time.monotonic() > deadline:
-                raise AssertionError(f"no {kind!r} message in {limit} s")
-            await asyncio.sleep(0.02)
+        return await next_message(self.messages, kind, limit, match)
 
     async def wait_channel_open(self, limit: float = 15.0) -> None:
         deadline = time.monotonic() + limit
@@ -351,6 +343,21 @@ class Caller(Receiver):
         """Hang up and stop reading."""
         self.track.stop()
         await super().close()
+
+
+async def next_message(messages: deque[dict[str, Any]], kind: str, limit: float = 15.0,
+                       match: Callable[[dict[str, Any]], bool] = lambda m: True) -> dict[str, Any]:
+    """Wait (bounded) for a data channel message of ``kind`` in ``messages`` (filled as they
+    arrive); consume the messages up to it."""
+    deadline = time.monotonic() + limit
+    while True:
+        while messages:
+            message = messages.popleft()
+            if message.get("type") == kind and match(message):
+                return message
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no {kind!r} message in {limit} s")
+        await asyncio.sleep(0.02)
 
 
 def run(coro: Any, limit: float = 120.0) -> Any:

@@ -13,7 +13,7 @@ import numpy as np
 from aiortc import RTCSessionDescription
 from aiortc.mediastreams import AudioStreamTrack, MediaStreamError, MediaStreamTrack
 
-from .harness import PatternTrack, Received, Receiver, Server, loopback_offer
+from .harness import PatternTrack, Received, Receiver, Server, loopback_offer, next_message
 
 
 @dataclass(eq=False)
@@ -116,15 +116,7 @@ class Member(Receiver):
 
     async def wait_message(self, kind: str, limit: float = 15.0, match: Any = lambda m: True) -> dict[str, Any]:
         """Wait (bounded) for a data channel message of ``kind``; consume messages up to it."""
-        deadline = time.monotonic() + limit
-        while True:
-            while self.messages:
-                message = self.messages.popleft()
-                if message.get("type") == kind and match(message):
-                    return message
-            if time.monotonic() > deadline:
-                raise AssertionError(f"no {kind!r} message in {limit} s")
-            await asyncio.sleep(0.02)
+        return await next_message(self.messages, kind, limit, match)
 
     def send(self, message: dict[str, Any]) -> None:
         self.channel.send(json.dumps(message))
