@@ -43,9 +43,10 @@ CHROMIUM_ARGS = [
     "--allow-loopback-in-peer-connection",
 ]
 
-# Draws a video element into a small canvas and returns its RGBA pixels as base64.
-GRAB = """([id, w, h]) => {
-  const video = document.getElementById(id);
+# Draws the video element matching a CSS selector into a small canvas; returns its RGBA pixels
+# as base64.
+GRAB = """([selector, w, h]) => {
+  const video = document.querySelector(selector);
   const canvas = document.createElement('canvas');
   canvas.width = w; canvas.height = h;
   const ctx = canvas.getContext('2d', {willReadFrequently: true});
@@ -65,8 +66,9 @@ def chromium_path() -> str:
     pytest.skip("Chromium is not installed (apt-get install -y chromium), or set STREAMER_CHROMIUM")
 
 
-async def _grab(page, element: str) -> np.ndarray:  # noqa: ANN001
-    raw = base64.b64decode(await page.evaluate(GRAB, [element, 160, 120]))
+async def grab(page, selector: str) -> np.ndarray:  # noqa: ANN001
+    """The pixels of the video ``selector`` names, drawn at 160x120 (RGB)."""
+    raw = base64.b64decode(await page.evaluate(GRAB, [selector, 160, 120]))
     return np.frombuffer(raw, np.uint8).reshape(120, 160, 4)[..., :3]
 
 
@@ -126,10 +128,10 @@ def test_browser_when_page_opened_then_stylized_video_plays_and_styles_switch(mo
                 "() => document.getElementById('server-info').textContent.includes(' 1/')", timeout=30_000)
             counter = await page.evaluate("document.getElementById('server-info').textContent")
             await _wait_frames(page, 5)
-            camera = await _grab(page, "local")
-            first_a = await _grab(page, "remote")
+            camera = await grab(page, "#local")
+            first_a = await grab(page, "#remote")
             await _wait_frames(page, 3)
-            first_b = await _grab(page, "remote")
+            first_b = await grab(page, "#remote")
             assert await page.evaluate("window.streamer.selected") == first
 
             await page.click(f'#gallery button[data-style="{second}"]')
@@ -142,7 +144,7 @@ def test_browser_when_page_opened_then_stylized_video_plays_and_styles_switch(mo
             deadline = time.monotonic() + 20
             while True:
                 await _wait_frames(page, 3)
-                switched = await _grab(page, "remote")
+                switched = await grab(page, "#remote")
                 if mean_abs_diff(first_b, switched) > 2.0 * same_style + 5.0 or time.monotonic() > deadline:
                     break
             shot = ARTIFACTS / f"serve_page_{scheme}.png"

@@ -4,35 +4,20 @@ DEVELOPERS.md); skipped with the reason otherwise."""
 
 from __future__ import annotations
 
-import base64
 import tempfile
 import time
 
-import numpy as np
 import pytest
 
 from streamer.config import ProcessingSize
 from streamer.server import ServerSettings
 
 from .harness import mean_abs_diff, run, running_server, started_engine
-from .test_browser import ARTIFACTS, CHROMIUM_ARGS, chromium_path
+from .test_browser import ARTIFACTS, CHROMIUM_ARGS, chromium_path, grab
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
 TOKEN = "room-browser-token"
-
-# Draws the video matching a CSS selector into a small canvas; returns its RGBA pixels as base64.
-GRAB = """([selector, w, h]) => {
-  const video = document.querySelector(selector);
-  const canvas = document.createElement('canvas');
-  canvas.width = w; canvas.height = h;
-  const ctx = canvas.getContext('2d', {willReadFrequently: true});
-  ctx.drawImage(video, 0, 0, w, h);
-  const data = ctx.getImageData(0, 0, w, h).data;
-  let s = '';
-  for (let i = 0; i < data.length; i += 8192) s += String.fromCharCode(...data.subarray(i, i + 8192));
-  return btoa(s);
-}"""
 
 # True once the page shows a playing tile for someone other than itself.
 OTHER_PLAYING = """() => {
@@ -42,11 +27,6 @@ OTHER_PLAYING = """() => {
   const video = document.querySelector(`[data-participant="${other.id}"] video`);
   return video !== null && video.videoWidth > 0 && video.currentTime > 0.5;
 }"""
-
-
-async def _grab(page, selector: str) -> np.ndarray:  # noqa: ANN001
-    raw = base64.b64decode(await page.evaluate(GRAB, [selector, 160, 120]))
-    return np.frombuffer(raw, np.uint8).reshape(120, 160, 4)[..., :3]
 
 
 def test_browser_room_when_two_pages_join_then_each_sees_the_other_stylized(model: str) -> None:
@@ -90,8 +70,8 @@ def test_browser_room_when_two_pages_join_then_each_sees_the_other_stylized(mode
                     other = next(p for p in people if p["id"] != me)
                     seen[other["name"]] = {
                         "style": other["style"],
-                        "tile": await _grab(page, f'[data-participant="{other["id"]}"] video'),
-                        "camera": await _grab(page, "#local"),
+                        "tile": await grab(page, f'[data-participant="{other["id"]}"] video'),
+                        "camera": await grab(page, "#local"),
                         "names": sorted(p["name"] for p in people),
                         "errors": await page.evaluate("window.room.errors"),
                     }
