@@ -20,7 +20,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSessionDescription
+from aiortc import RTCBundlePolicy, RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSessionDescription
 
 from ..errors import StreamerError
 from .ice import host_candidates, is_loopback_address
@@ -137,8 +137,17 @@ def _check_media(media: MediaDescription) -> None:
 
 
 def new_peer_connection(ice_servers: Iterable[RTCIceServer]) -> RTCPeerConnection:
-    """A peer connection that uses exactly ``ice_servers`` (none: no public STUN server)."""
-    return RTCPeerConnection(RTCConfiguration(iceServers=list(ice_servers)))
+    """A peer connection that uses exactly ``ice_servers`` (none: no public STUN server), all its
+    media on one transport (``max-bundle``).
+
+    aiortc's default (``balanced``) gives each kind of media its own transport until the offer's
+    BUNDLE group is applied, and then moves only the first section of each kind onto the bundle's
+    transport: when the offer's first section is audio (a browser's camera and microphone), every
+    video section after the first stays on a transport that is closed, and aiortc never starts
+    sending on it (a call's slots stayed black for Chromium; aiortc issue #1414).
+    """
+    return RTCPeerConnection(RTCConfiguration(iceServers=list(ice_servers),
+                                              bundlePolicy=RTCBundlePolicy.MAX_BUNDLE))
 
 
 async def accept_offer(pc: RTCPeerConnection, offer: Offer, host_addresses: Sequence[str] | None) -> None:

@@ -19,11 +19,14 @@ from .harness import PatternTrack, Received, Receiver, Server, loopback_offer, n
 @dataclass(eq=False)
 class Member(Receiver):
     """Joins a room: sends a camera (a constant or moving picture) and, if asked, a tone;
-    receives on ``slots`` video sections (and as many audio ones) and keeps what each shows."""
+    receives on ``slots`` video sections (and as many audio ones) and keeps what each shows.
+    ``audio_first``: the tone's section comes first in the offer, as in a browser's (its
+    camera-and-microphone stream lists the microphone first)."""
 
     camera: PatternTrack | None = None
     slots: int = 3
     audio: bool = False
+    audio_first: bool = False
     messages: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=400))
     by_mid: dict[str, deque[Received]] = field(default_factory=lambda: defaultdict(lambda: deque(maxlen=60)))
     counts: dict[str, int] = field(default_factory=lambda: defaultdict(int))
@@ -40,8 +43,10 @@ class Member(Receiver):
     async def join(self, server: Server, room: str, **fields: Any) -> tuple[int, Any]:
         """Offer and POST to ``/api/rooms/ROOM/participants``; a 201's answer is applied."""
         assert self.camera is not None
+        if self.audio and self.audio_first:
+            self.pc.addTransceiver(AudioStreamTrack(), direction="sendonly")
         self.pc.addTransceiver(self.camera, direction="sendonly")
-        if self.audio:
+        if self.audio and not self.audio_first:
             self.pc.addTransceiver(AudioStreamTrack(), direction="sendonly")
         for _ in range(self.slots):
             self.pc.addTransceiver("video", direction="recvonly")

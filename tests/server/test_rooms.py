@@ -10,6 +10,7 @@ import weakref
 
 import numpy as np
 import pytest
+from aiortc import RTCBundlePolicy, RTCConfiguration, RTCPeerConnection
 
 from streamer.config import ProcessingSize, QueuePolicy
 from streamer.frames import Frame
@@ -113,6 +114,40 @@ def test_room_when_three_join_then_each_sees_the_others_in_the_senders_style(mod
     assert max(r["frames_until_seen"]) <= 12
     assert len(r["lanes"]) == 3, "one inference stream per participant, whoever watches"
     assert r["rooms"] == [] and r["left_lanes"] == [] and r["open"] == 0
+
+
+def test_room_when_an_offer_lists_its_microphone_first_then_every_video_slot_plays(model: str) -> None:
+    # A browser's offer starts with the microphone: its video sections are not the first of the
+    # BUNDLE group. aiortc's default bundle policy left every video section after the camera's on
+    # a transport it had closed, and the server never sent on those slots (Chromium saw nothing).
+    cameras = _cameras()
+
+    async def scenario() -> dict:
+        async with started_engine(model) as engine, running_server(engine, _settings()) as server:
+            first, second = server.style_names
+            looks = [await _looks(engine, server, image) for image in cameras[:2]]
+            ann, bob = (Member.showing(image, slots=slots, audio=True, audio_first=True, pc=_browser_like_peer())
+                        for image, slots in ((cameras[0], 2), (cameras[1], 1)))
+            assert (await ann.join(server, "team", style=first, self_view=True))[0] == 201
+            assert (await bob.join(server, "team", style=second))[0] == 201
+            seen = {"ann sees herself": _closer_to(await ann.next_frame_of(ann.tag), looks[0]),
+                    "ann sees bob": _closer_to(await ann.next_frame_of(bob.tag), looks[1]),
+                    "bob sees ann": _closer_to(await bob.next_frame_of(ann.tag), looks[0])}
+            mids = {"ann": (ann.mid_of(ann.tag), ann.mid_of(bob.tag)), "bob": bob.mid_of(ann.tag)}
+            for member in (ann, bob):
+                await member.close()
+            return {"seen": seen, "mids": mids, "first": first, "second": second}
+
+    r = run(scenario(), limit=180)
+    print(f"\n{r}")
+    assert r["seen"] == {"ann sees herself": r["first"], "ann sees bob": r["second"], "bob sees ann": r["first"]}
+    assert len(set(r["mids"]["ann"])) == 2, "Ann's two slots show different people"
+
+
+def _browser_like_peer() -> RTCPeerConnection:
+    """A client peer that, as browsers do, keeps every section on one transport (the same
+    aiortc defect would otherwise leave the client's own slots deaf)."""
+    return RTCPeerConnection(RTCConfiguration(iceServers=[], bundlePolicy=RTCBundlePolicy.MAX_BUNDLE))
 
 
 async def _wait(predicate, limit: float = 20.0) -> None:  # noqa: ANN001
