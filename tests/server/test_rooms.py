@@ -7,6 +7,7 @@ import asyncio
 import gc
 import time
 import weakref
+from typing import Any
 
 import numpy as np
 import pytest
@@ -15,6 +16,7 @@ from aiortc import RTCBundlePolicy, RTCConfiguration, RTCPeerConnection
 from streamer.config import ProcessingSize, QueuePolicy
 from streamer.frames import Frame
 from streamer.server import ServerSettings
+from streamer.server.relay import VIDEO_QUEUE
 from streamer.styles import StyleRecipe
 
 from ..media import pattern_frame
@@ -23,6 +25,12 @@ from .room_clients import Member
 from .wish_clients import WhepViewer
 
 SIZE = ProcessingSize(128)
+
+#: frames a participant's broadcast can hold, stylized in the old style, when its style changes:
+#: the camera frame being submitted, the engine stream's queue, a batch of the inference thread
+#: (the test engine's ``max_batch``), the stream's result, the encoder's waiting and current
+#: picture, and a viewer's relay queue
+STYLE_CHANGE_FRAMES = 1 + 1 + 4 + 1 + 2 + VIDEO_QUEUE
 
 
 def _settings(**overrides: object) -> ServerSettings:
@@ -48,7 +56,7 @@ async def _looks(engine, server, image: np.ndarray) -> dict[str, np.ndarray]:  #
         stream.close()
 
 
-def _closer_to(image: np.ndarray, looks: dict[str, np.ndarray]) -> str:
+def _closer_to(image: np.ndarray, looks: dict[Any, np.ndarray]) -> Any:
     return min(looks, key=lambda name: mean_abs_diff(image, looks[name]))
 
 
@@ -76,19 +84,28 @@ def test_room_when_three_join_then_each_sees_the_others_in_the_senders_style(mod
             audio_mid = members[1].entry(members[0].tag)["audio_mid"]
             await asyncio.sleep(1.0)
             audio = members[1].audio_counts.get(audio_mid, 0)
-            # one participant switches style over the data channel; the others see it soon
+            # one participant switches style over the data channel; the others see it soon: the
+            # first frame in the new style is counted from what the server had sent each viewer
+            # when the change was acknowledged (frames sent before, still on their way or queued
+            # in the viewer, are old ones whatever the load)
+            room = server.context.rooms.get("team")
+            slots = [next(s for s in room.participants[v.tag].slots if s.showing is room.participants[members[0].tag])
+                     for v in members[1:]]
             members[0].send({"type": "style", "id": 1, "style": second})
             ack = await members[0].wait_message("style", match=lambda m: m.get("id") == 1)
-            frames_until_seen = []
-            for viewer in members[1:]:
+            sent_at_ack = [slot.video.sent for slot in slots]
+            every_look = {(j, name): look for j, by_style in enumerate(looks) for name, look in by_style.items()}
+            frames_until_seen, changed_looks = [], []
+            for viewer, sent in zip(members[1:], sent_at_ack, strict=True):
                 mid = viewer.mid_of(members[0].tag)
-                start = viewer.counts[mid]
+                deadline = time.monotonic() + 60
                 while True:
                     image = await viewer.next_frame_of(members[0].tag)
                     if _closer_to(image, looks[0]) == second:
                         break
-                    assert viewer.counts[mid] - start < 40, "the style change never showed"
-                frames_until_seen.append(viewer.counts[mid] - start)
+                    assert time.monotonic() < deadline, "the style change never showed"
+                frames_until_seen.append(viewer.counts[mid] - 1 - sent)  # old frames sent after the ack
+                changed_looks.append(_closer_to(image, every_look))
             deadline = time.monotonic() + 15  # the others are told of the change too (bounded wait)
             while members[2].entry(members[0].tag)["style"] != second and time.monotonic() < deadline:
                 await asyncio.sleep(0.05)
@@ -98,7 +115,8 @@ def test_room_when_three_join_then_each_sees_the_others_in_the_senders_style(mod
                 await member.close()
             await _wait(lambda: len(server.context.calls) == 0)
             return {"seen": seen, "styles": styles, "self": shown_to_self, "audio": audio, "ack": ack,
-                    "frames_until_seen": frames_until_seen, "announced": styles_announced,
+                    "frames_until_seen": frames_until_seen, "changed_looks": changed_looks,
+                    "announced": styles_announced,
                     "tag0": members[0].tag, "lanes": lanes, "second": second,
                     "rooms": [r.name for r in server.context.rooms],
                     "left_lanes": [s for s in engine.stats()["streams"] if s.startswith("room-")],
@@ -111,7 +129,8 @@ def test_room_when_three_join_then_each_sees_the_others_in_the_senders_style(mod
     assert r["self"] == [None, None, None], "nobody asked to see themselves"
     assert r["audio"] > 10
     assert r["ack"]["ok"] and r["announced"][r["tag0"]] == r["second"]
-    assert max(r["frames_until_seen"]) <= 12
+    assert r["changed_looks"] == [(0, r["second"])] * 2, "the changed frames are the sender's, in its new style"
+    assert max(r["frames_until_seen"]) <= STYLE_CHANGE_FRAMES
     assert len(r["lanes"]) == 3, "one inference stream per participant, whoever watches"
     assert r["rooms"] == [] and r["left_lanes"] == [] and r["open"] == 0
 
