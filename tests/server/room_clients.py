@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from aiortc import RTCSessionDescription
+from aiortc import RTCBundlePolicy, RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import AudioStreamTrack, MediaStreamError, MediaStreamTrack
 
 from .harness import PatternTrack, Received, Receiver, Server, loopback_offer, next_message
@@ -21,8 +21,13 @@ class Member(Receiver):
     """Joins a room: sends a camera (a constant or moving picture) and, if asked, a tone;
     receives on ``slots`` video sections (and as many audio ones) and keeps what each shows.
     ``audio_first``: the tone's section comes first in the offer, as in a browser's (its
-    camera-and-microphone stream lists the microphone first)."""
+    camera-and-microphone stream lists the microphone first). Its peer keeps every section on
+    one transport, as browsers do: with aiortc's default (``balanced``) the client's own
+    sections after the first of each kind stay on a transport closed by the answer's BUNDLE
+    (aiortc #1414), and those slots never receive."""
 
+    pc: RTCPeerConnection = field(default_factory=lambda: RTCPeerConnection(
+        RTCConfiguration(iceServers=[], bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)))
     camera: PatternTrack | None = None
     slots: int = 3
     audio: bool = False

@@ -11,7 +11,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-from aiortc import RTCBundlePolicy, RTCConfiguration, RTCPeerConnection
 
 from streamer.config import ProcessingSize, QueuePolicy
 from streamer.frames import Frame
@@ -145,7 +144,7 @@ def test_room_when_an_offer_lists_its_microphone_first_then_every_video_slot_pla
         async with started_engine(model) as engine, running_server(engine, _settings()) as server:
             first, second = server.style_names
             looks = [await _looks(engine, server, image) for image in cameras[:2]]
-            ann, bob = (Member.showing(image, slots=slots, audio=True, audio_first=True, pc=_browser_like_peer())
+            ann, bob = (Member.showing(image, slots=slots, audio=True, audio_first=True)
                         for image, slots in ((cameras[0], 2), (cameras[1], 1)))
             assert (await ann.join(server, "team", style=first, self_view=True))[0] == 201
             assert (await bob.join(server, "team", style=second))[0] == 201
@@ -161,12 +160,6 @@ def test_room_when_an_offer_lists_its_microphone_first_then_every_video_slot_pla
     print(f"\n{r}")
     assert r["seen"] == {"ann sees herself": r["first"], "ann sees bob": r["second"], "bob sees ann": r["first"]}
     assert len(set(r["mids"]["ann"])) == 2, "Ann's two slots show different people"
-
-
-def _browser_like_peer() -> RTCPeerConnection:
-    """A client peer that, as browsers do, keeps every section on one transport (the same
-    aiortc defect would otherwise leave the client's own slots deaf)."""
-    return RTCPeerConnection(RTCConfiguration(iceServers=[], bundlePolicy=RTCBundlePolicy.MAX_BUNDLE))
 
 
 async def _wait(predicate, limit: float = 20.0) -> None:  # noqa: ANN001
