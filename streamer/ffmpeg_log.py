@@ -15,16 +15,19 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+import time
 from collections.abc import Iterator
 
 import av
 import av.logging
 
-__all__ = ["FFmpegMessages", "ffmpeg_messages"]
+__all__ = ["FFmpegMessages", "ffmpeg_messages", "ffmpeg_quiet"]
 
 logger = logging.getLogger(__name__)
 
 _lock = threading.Lock()
+#: a few of Python's thread switch intervals (5 ms)
+_GIL_HANDOVER_SECONDS = 0.02
 _users = 0
 _level_raised = False
 _capture: av.logging.Capture | None = None
@@ -79,3 +82,29 @@ def ffmpeg_messages(*names: str) -> Iterator[FFmpegMessages]:
                 if _level_raised:
                     av.logging.set_level(None)
                     _level_raised = False
+
+
+@contextlib.contextmanager
+def ffmpeg_quiet() -> Iterator[None]:
+    """Drop FFmpeg's messages while the block runs (for closing decoders and containers).
+
+    PyAV's log callback takes the GIL. A decoder freed on a thread that holds the GIL joins its
+    frame threads, and one of them logging at that moment waits for the GIL forever: a deadlock
+    (seen with H.264 frame threads when a file is opened and closed without being read to the
+    end). The callback is switched off and threads already inside it are let through before the
+    block runs. Messages of a teardown are not needed; other blocks' messages in that moment are
+    lost.
+    """
+    with _lock:
+        raised = _users > 0
+        if raised:
+            av.logging.set_level(None)
+    if raised:
+        # a thread that entered PyAV's callback just before is waiting for the GIL: let it through
+        time.sleep(_GIL_HANDOVER_SECONDS)
+    try:
+        yield
+    finally:
+        with _lock:
+            if raised and _users > 0:
+                av.logging.set_level(av.logging.ERROR)

@@ -117,3 +117,36 @@ def test_pixel_conversions_when_even_lose_no_more_than_ffmpeg() -> None:
     ffmpeg_error = np.abs(ffmpeg.to_ndarray(format="rgb24") - image).mean()
     back = rgb_from_video(video_from_rgb(image.astype(np.uint8)).reformat(format="yuv420p"))
     assert np.abs(back - image).mean() <= ffmpeg_error + 0.5
+
+
+_OPEN_AND_CLOSE = """
+import sys
+from fractions import Fraction
+import av
+import numpy as np
+from streamer.sources.media import MediaReader
+clip = sys.argv[1]
+with av.open(clip, "w") as out:  # B-frames and a keyframe every 10 frames
+    video = out.add_stream("libx264", rate=10, options={"g": "10"})
+    video.width, video.height, video.pix_fmt = 160, 120, "yuv420p"
+    rng = np.random.default_rng(0)
+    for i in range(30):
+        image = np.roll(rng.integers(0, 255, (120, 160, 3), np.uint8) // 4 + 96, i * 3, axis=1)
+        out.mux(video.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
+    out.mux(video.encode(None))
+for _ in range(60):
+    with MediaReader(clip) as reader:
+        reader.open()
+print("closed 60 times")
+"""
+
+
+def test_reader_when_opened_and_closed_without_reading_to_the_end_never_hangs(tmp_path: Path) -> None:
+    # H.264 frame threads log while the decoder is freed; with PyAV's GIL-taking log callback
+    # installed that deadlocked within a few dozen rounds (a subprocess, so a hang is a failure)
+    import subprocess
+
+    result = subprocess.run([sys.executable, "-c", _OPEN_AND_CLOSE, str(tmp_path / "clip.mp4")],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "closed 60 times" in result.stdout

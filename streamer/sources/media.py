@@ -34,7 +34,7 @@ from av.video.stream import VideoStream
 from ..buffers import BufferClosed, FrameBuffer
 from ..config import QueuePolicy
 from ..errors import ConfigError, DecodeError, SourceOpenError, media_errors, media_library_errors
-from ..ffmpeg_log import FFmpegMessages, ffmpeg_messages
+from ..ffmpeg_log import FFmpegMessages, ffmpeg_messages, ffmpeg_quiet
 from ..frames import Frame
 from ..pixels import rgb_from_video
 from ..priority import run_in_background_priority
@@ -277,11 +277,14 @@ class MediaReader:
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join()
         self._thread = None
-        self._peeked.clear()
-        self._packets = iter(())
-        if self._container is not None:
-            self._container.close()
-            self._container = None
+        with ffmpeg_quiet():  # every reference to the decoder goes here, so it is freed here
+            self._peeked.clear()
+            self._packets = iter(())
+            self._video = None
+            self.copy_streams = []
+            if self._container is not None:
+                self._container.close()
+                self._container = None
         self._scope.close()
 
     def __enter__(self) -> MediaReader:
