@@ -68,7 +68,10 @@ def test_whip_when_ffmpeg_publishes_then_whep_viewers_get_it_stylized_with_one_i
     assert nearest_source > 20.0, "the viewer got the camera picture, not a stylized one"
     assert r["fps"] >= 10.0
     assert r["snapshot"]["viewers"] == 2 and r["snapshot"]["codecs"] == ["VP8"]
-    assert r["lanes"] == ["whip-cam"] and r["inferences"] <= r["frames_in"], \
+    # frames already in the pipeline at the first reading (engine queue, a batch of 4) are
+    # inferred inside the window: a few more inferences than frames in; two viewers would double it
+    in_flight = 8
+    assert r["lanes"] == ["whip-cam"] and r["inferences"] <= r["frames_in"] + in_flight, \
         "two viewers must not cost two inferences per frame"
     assert r["statuses"] == [200, 200] and r["after"]["viewers"] == 0
     assert r["ended"] and r["open"] == 0
