@@ -28,10 +28,31 @@ logger = logging.getLogger(__name__)
 _lock = threading.Lock()
 #: a few of Python's thread switch intervals (5 ms)
 _GIL_HANDOVER_SECONDS = 0.02
-_users = 0
-_level_raised = False
+_users = 0  # active ffmpeg_messages blocks
+_quiet = 0  # active ffmpeg_quiet blocks
+_base_level: int | None = None  # PyAV's level before either kind of block took over
 _capture: av.logging.Capture | None = None
 _shared: list[tuple[int, str, str]] = []
+
+
+def _take_over() -> None:
+    """Remember PyAV's own level when the first block of either kind starts (under ``_lock``)."""
+    global _base_level
+    if _users == 0 and _quiet == 0:
+        _base_level = av.logging.get_level()
+
+
+def _apply_level() -> None:
+    """Set PyAV's level for the active blocks (under ``_lock``): off while any quiet block runs,
+    at least ``ERROR`` while messages are collected, else what it was before."""
+    if _quiet:
+        wanted = None
+    elif _users and _base_level is None:
+        wanted = av.logging.ERROR
+    else:
+        wanted = _base_level
+    if av.logging.get_level() != wanted:
+        av.logging.set_level(wanted)
 
 
 class FFmpegMessages:
@@ -60,28 +81,24 @@ def ffmpeg_messages(*names: str) -> Iterator[FFmpegMessages]:
 
     The log level is raised to ``ERROR`` while any block is active and restored after the last.
     """
-    global _users, _level_raised, _capture, _shared
+    global _users, _capture, _shared
     with _lock:
+        _take_over()
         if _users == 0:
-            if av.logging.get_level() is None:
-                av.logging.set_level(av.logging.ERROR)
-                _level_raised = True
             _capture = av.logging.Capture(local=False)
             _shared = _capture.__enter__()
         _users += 1
+        _apply_level()
     try:
         yield FFmpegMessages(frozenset(names))
     finally:
         with _lock:
             _users -= 1
-            if _users == 0:
-                if _capture is not None:
-                    _capture.__exit__(None, None, None)
-                    _capture = None
-                    _shared = []
-                if _level_raised:
-                    av.logging.set_level(None)
-                    _level_raised = False
+            if _users == 0 and _capture is not None:
+                _capture.__exit__(None, None, None)
+                _capture = None
+                _shared = []
+            _apply_level()
 
 
 @contextlib.contextmanager
@@ -95,16 +112,17 @@ def ffmpeg_quiet() -> Iterator[None]:
     block runs. Messages of a teardown are not needed; other blocks' messages in that moment are
     lost.
     """
+    global _quiet
     with _lock:
-        raised = _users > 0
-        if raised:
-            av.logging.set_level(None)
-    if raised:
-        # a thread that entered PyAV's callback just before is waiting for the GIL: let it through
+        _take_over()
+        logging_before = av.logging.get_level() is not None
+        _quiet += 1
+        _apply_level()
+    if logging_before:  # a thread that entered PyAV's callback just before waits for the GIL
         time.sleep(_GIL_HANDOVER_SECONDS)
     try:
         yield
     finally:
         with _lock:
-            if raised and _users > 0:
-                av.logging.set_level(av.logging.ERROR)
+            _quiet -= 1
+            _apply_level()

@@ -1,0 +1,34 @@
+"""FFmpeg log capture and quiet blocks: PyAV's level is what the active blocks need, and the
+user's own level comes back when they end, whatever the order."""
+
+from __future__ import annotations
+
+import av.logging
+import pytest
+
+from streamer.ffmpeg_log import ffmpeg_messages, ffmpeg_quiet
+
+
+@pytest.mark.parametrize("own", [None, av.logging.WARNING])
+def test_log_level_when_blocks_overlap_in_any_order_then_restored(own: int | None) -> None:
+    before = av.logging.get_level()
+    av.logging.set_level(own)
+    try:
+        collecting = av.logging.ERROR if own is None else own
+        messages = ffmpeg_messages("h264")
+        messages.__enter__()
+        assert av.logging.get_level() == collecting
+        quiet = ffmpeg_quiet()
+        quiet.__enter__()
+        assert av.logging.get_level() is None  # nothing reaches PyAV's callback while closing
+        messages.__exit__(None, None, None)  # the collecting block ends first
+        assert av.logging.get_level() is None
+        quiet.__exit__(None, None, None)
+        assert av.logging.get_level() == own
+        with ffmpeg_quiet():
+            with ffmpeg_messages("h264"):
+                assert av.logging.get_level() is None
+            assert av.logging.get_level() is None
+        assert av.logging.get_level() == own
+    finally:
+        av.logging.set_level(before)
