@@ -8,10 +8,18 @@ decoded and embedded: the cache cannot answer). Target: p99 of /api/info <= 50 m
 Also measured in the server: how late the event loop runs a 10 ms timer (its lag: anything
 that blocks the loop shows here), and the frames per second each session got back.
 
+Where the loop thread was while it was late (Linux): for every lag sample over
+``STALL_MS``, the loop thread's scheduler counters (``/proc/thread-self/schedstat``) split
+the stall into time it ran, time it was runnable but waited for a core, and the rest (blocked:
+waiting for the GIL, or idle in ``epoll``, which the timer's own period counts as).
+
 With ``--compare`` it first measures with that work run on the event loop, as the server did
 before (``asyncio.to_thread`` replaced by a direct call), then as it is now: a ratio from one run.
+With ``--compare-niceness`` it first measures with the server's work threads at the loop's
+own priority (``work_niceness=0``, as before), then with the default.
 
     python benchmarks/serve_responsiveness.py --model fast --seconds 60 --compare
+    python benchmarks/serve_responsiveness.py --seconds 30 --compare-niceness
 """
 
 from __future__ import annotations
@@ -40,22 +48,44 @@ from streamer.server import ServerSettings  # noqa: E402
 from tests.server.harness import running_server  # noqa: E402
 
 TARGET_P99_MS = 50.0
+#: lag samples over this (ms) count as stalls in the breakdown
+STALL_MS = 30.0
+SCHEDSTAT = Path("/proc/thread-self/schedstat")
+
+
+def _schedstat() -> tuple[int, int] | None:
+    """(ns on a core, ns runnable waiting for one) of the calling thread, where Linux says."""
+    try:
+        ran, waited = SCHEDSTAT.read_text().split()[:2]
+    except (OSError, ValueError):
+        return None
+    return int(ran), int(waited)
 
 
 class LoopLag:
-    """How late the running loop wakes a ``period`` timer (ms), sampled until stopped."""
+    """How late the running loop wakes a ``period`` timer (ms), sampled until stopped, and
+    where the loop thread was during the stalls (ms in all: ran, waited for a core, blocked)."""
 
     def __init__(self, period: float = 0.01) -> None:
         self.period = period
         self.samples: list[float] = []
+        self.stall_ms = {"ran": 0.0, "runnable": 0.0, "blocked": 0.0}
         self._task: asyncio.Task[None] | None = None
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
+            before = _schedstat()
             due = loop.time() + self.period
             await asyncio.sleep(self.period)
-            self.samples.append(1000 * max(0.0, loop.time() - due))
+            lag = 1000 * max(0.0, loop.time() - due)
+            self.samples.append(lag)
+            after = _schedstat()
+            if lag > STALL_MS and before is not None and after is not None:
+                ran, runnable = ((b - a) / 1e6 for a, b in zip(before, after, strict=True))
+                self.stall_ms["ran"] += ran
+                self.stall_ms["runnable"] += runnable
+                self.stall_ms["blocked"] += max(0.0, 1000 * self.period + lag - ran - runnable)
 
     def start(self) -> None:
         self._task = asyncio.ensure_future(self._run())
@@ -88,7 +118,8 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
                            use_disk_cache=False)
     report = await engine.start()
     settings = ServerSettings(port=0, size=ProcessingSize.parse(args.size), max_sessions=args.sessions,
-                              max_upload_bytes=64 * 1024 * 1024, max_upload_pixels=16_000_000)
+                              max_upload_bytes=64 * 1024 * 1024, max_upload_pixels=16_000_000,
+                              work_niceness=args.work_niceness)
     try:
         async with running_server(engine, settings) as server, \
                 spawn("callers", server.url, "--sessions", str(args.sessions)) as callers:
@@ -117,6 +148,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
         "upload_ms": statistics.fmean(probe["uploads"]["ms"] or [float("nan")]),
         "upload_bytes": probe["uploads"].get("bytes", 0),
         "fps_min": min(fps, default=float("nan")), "fps_mean": statistics.fmean(fps or [float("nan")]),
+        "stalls": lag.stall_ms,
     }
 
 
@@ -124,23 +156,39 @@ def main(args: argparse.Namespace) -> int:
     """Measure and print a markdown table (a row per variant)."""
     load = os.getloadavg()[0]
     rows = []
+    niceness = args.work_niceness
     for on_loop in ([True, False] if args.compare else [False]):
+        if args.compare_niceness and not on_loop:
+            args.work_niceness = 0
+            rows.append(("in threads at the loop's priority (before)", asyncio.run(measure(args))))
+            args.work_niceness = niceness
         with work_on_the_loop() if on_loop else contextlib.nullcontext():
-            rows.append(("on the event loop (before)" if on_loop else "in threads (now)", asyncio.run(measure(args))))
+            name = "on the event loop (before)" if on_loop else f"in threads, {niceness} nicer than the loop (now)"
+            rows.append((name, asyncio.run(measure(args))))
     r = rows[-1][1]
     print(f"\n`streamer serve` responsiveness: model `{args.model}`, {r['backend']}, {args.sessions} sessions "
           f"of 640x480 at 30 fps (callers in a second process), {args.megapixels:g}-megapixel PNG uploads "
           f"({r['upload_bytes'] / 1e6:.2f} MB each, unique) back to back from a third, {args.seconds:g} s, "
           f"{machine_description()}, load average {load:.1f} at the start.\n")
     print("| decode and conversions | /api/info p50 / p99 / max | requests | event-loop lag p99 / max | "
+          f"loop thread in stalls > {STALL_MS:g} ms: ran / waited for a core / blocked | "
           "uploads (status: count) | upload time (mean) | fps per session (slowest / mean) |")
-    print("|---|---:|---:|---:|---|---:|---:|")
+    print("|---|---:|---:|---:|---:|---|---:|---:|")
     for name, row in rows:
         uploads = ", ".join(f"{k}: {v}" for k, v in sorted(row["uploads"].items()))
+        stalls = row["stalls"]
+        total = sum(stalls.values()) or float("nan")
         print(f"| {name} | {row['api_p50']:.1f} / {row['api_p99']:.1f} / {row['api_max']:.1f} ms | "
-              f"{row['api_count']} | {row['lag_p99']:.1f} / {row['lag_max']:.1f} ms | {uploads} | "
+              f"{row['api_count']} | {row['lag_p99']:.1f} / {row['lag_max']:.1f} ms | "
+              f"{total:.0f} ms: {100 * stalls['ran'] / total:.0f} / {100 * stalls['runnable'] / total:.0f} / "
+              f"{100 * stalls['blocked'] / total:.0f} % | {uploads} | "
               f"{row['upload_ms'] / 1000:.1f} s | {row['fps_min']:.1f} / {row['fps_mean']:.1f} |")
-    if len(rows) == 2:
+    if args.compare_niceness:
+        before, now = rows[-2][1], rows[-1][1]
+        print(f"\nWork threads {niceness} nicer vs at the loop's priority, same run: /api/info p99 "
+              f"x{now['api_p99'] / before['api_p99']:.2f}, worst loop lag x{now['lag_max'] / before['lag_max']:.2f}, "
+              f"fps per session x{now['fps_mean'] / before['fps_mean']:.2f}.")
+    if args.compare:
         before = rows[0][1]
         print(f"\nIn threads vs on the loop, same run: /api/info p99 x{r['api_p99'] / before['api_p99']:.2f}, "
               f"worst loop lag x{r['lag_max'] / before['lag_max']:.2f}.")
@@ -161,6 +209,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--compare", action="store_true",
                         help="first measure with that work on the event loop (as before), then as it is")
+    parser.add_argument("--work-niceness", type=int, default=ServerSettings().work_niceness,
+                        help="the server's work threads' niceness above the loop's (default: %(default)s)")
+    parser.add_argument("--compare-niceness", action="store_true",
+                        help="first measure with the work threads at the loop's priority (as before), then as set")
     return parser.parse_args(argv)
 
 
