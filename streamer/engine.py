@@ -163,12 +163,6 @@ class Engine:
         self._check_running()
         return await asyncio.wrap_future(self._worker.call(lambda s: s.embed(image)))
 
-    async def yield_cpu(self, niceness: int) -> None:
-        """Lower the inference thread (and its models' threads) to ``niceness`` at least, so that
-        threads at a lower niceness, such as a server's event loop, win the CPU from it."""
-        self._check_running()
-        await asyncio.wrap_future(self._worker.yield_cpu(niceness))
-
     async def predictor_runs(self) -> int:
         """How many times the predictor has run (read on the inference thread)."""
         return await asyncio.wrap_future(self._worker.call(lambda s: s.predictor_runs))

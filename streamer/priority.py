@@ -18,8 +18,7 @@ import os
 import threading
 from collections.abc import Iterable
 
-__all__ = ["BACKGROUND_NICENESS", "lower_priority", "niceness_of", "run_in_background_priority", "thread_ids",
-           "yield_cpu"]
+__all__ = ["BACKGROUND_NICENESS", "lower_priority", "run_in_background_priority", "thread_ids"]
 
 logger = logging.getLogger(__name__)
 
@@ -41,33 +40,6 @@ def lower_priority(tids: Iterable[int], increment: int = BACKGROUND_NICENESS) ->
         try:
             current = os.getpriority(os.PRIO_PROCESS, tid)
             os.setpriority(os.PRIO_PROCESS, tid, min(19, current + increment))
-        except OSError as exc:  # gone, not allowed or not supported: leave it
-            logger.debug("cannot lower the priority of thread %s: %s", tid, exc)
-
-
-def niceness_of(tid: int | None = None) -> int:
-    """The niceness of the thread ``tid`` (native id; default: the calling thread); 0 where
-    threads have no priority of their own."""
-    if not hasattr(os, "getpriority") or not hasattr(threading, "get_native_id"):
-        return 0
-    try:
-        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id() if tid is None else tid)
-    except OSError:
-        return 0
-
-
-def yield_cpu(tids: Iterable[int], niceness: int) -> None:
-    """Give the threads ``tids`` (native ids) at least ``niceness`` (at most 19), so that
-    threads at a lower niceness win the CPU from them. Idempotent, unlike
-    :func:`lower_priority`: a thread already that nice (or nicer) is left alone. Linux only;
-    raising a thread's priority back is not attempted (it needs privileges)."""
-    if not hasattr(os, "setpriority"):
-        return
-    target = min(19, niceness)
-    for tid in tids:
-        try:
-            if os.getpriority(os.PRIO_PROCESS, tid) < target:
-                os.setpriority(os.PRIO_PROCESS, tid, target)
         except OSError as exc:  # gone, not allowed or not supported: leave it
             logger.debug("cannot lower the priority of thread %s: %s", tid, exc)
 

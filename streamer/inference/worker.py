@@ -29,7 +29,6 @@ from ..buffers import BufferClosed, FrameBuffer
 from ..config import QueuePolicy
 from ..errors import EngineClosedError, FrameDropped, engine_failed
 from ..frames import Frame
-from ..priority import thread_ids, yield_cpu
 from .backends import BackendReport
 from .stylizer import Stylizer
 
@@ -231,7 +230,6 @@ class InferenceWorker:
         self._startup_error: BaseException | None = None
         self._stylizer: Stylizer | None = None
         self.report: BackendReport | None = None
-        self._helper_threads: set[int] = set()  #: native ids of threads the models started
         self.failure: BaseException | None = None  #: what stopped the thread, if it failed
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -293,15 +291,6 @@ class InferenceWorker:
             self._cond.notify_all()
         return future
 
-    def yield_cpu(self, niceness: int) -> Future[None]:
-        """Run the inference thread and the threads its models started (XNNPACK's pool) at
-        ``niceness`` at least (see :func:`streamer.priority.yield_cpu`); interpreters opened
-        later start their threads from this thread and inherit it."""
-        def lower(_: Stylizer) -> None:
-            yield_cpu({threading.get_native_id(), *self._helper_threads}, niceness)
-
-        return self.call(lower)
-
     @property
     def lanes(self) -> list[Lane]:
         """Open lanes."""
@@ -321,9 +310,7 @@ class InferenceWorker:
     # -- the thread -----------------------------------------------------------------------
     def _run(self) -> None:
         try:
-            before = thread_ids()
             self._stylizer = self._open_stylizer()
-            self._helper_threads = thread_ids() - before - {threading.get_native_id()}
             self.report = self._stylizer.report
         except BaseException as exc:  # reported to start(), which re-raises it
             self._startup_error = exc

@@ -31,9 +31,8 @@ from .settings import ServerSettings, is_loopback
 from .streams import StreamDirectory
 from .styling import Gallery
 from .wish import refuse_patch
-from .work_priority import WorkPriority
 
-__all__ = ["WORK_PRIORITY", "create_app"]
+__all__ = ["create_app"]
 
 logger = logging.getLogger(__name__)
 
@@ -46,10 +45,6 @@ ASSETS = {
     "room.js": "text/javascript",
     "room.css": "text/css",
 }
-
-
-#: the app's :class:`WorkPriority` (its work threads yield the CPU to the event loop)
-WORK_PRIORITY: web.AppKey[WorkPriority] = web.AppKey("streamer_work_priority", WorkPriority)
 
 
 def _load_assets() -> dict[str, tuple[bytes, str]]:
@@ -76,7 +71,6 @@ def create_app(engine: Engine, settings: ServerSettings, gallery: Gallery | None
     )
     app[CONTEXT] = context
     app[BODY_TIMEOUT] = settings.body_timeout
-    app[WORK_PRIORITY] = WorkPriority(engine, settings.work_niceness)
     assets = _load_assets()
 
     async def page(request: web.Request) -> web.Response:
@@ -119,7 +113,6 @@ def create_app(engine: Engine, settings: ServerSettings, gallery: Gallery | None
     app.router.add_get("/api/streams", stream_control.list_streams)
     app.router.add_get("/api/streams/{name}", stream_control.get_stream)
     app.router.add_post("/api/streams/{name}/style", stream_control.set_stream_style)
-    app.on_startup.append(_start_work_priority)  # first: the feeds' threads are the executor's
     add_feeds(app, sources or {})
     app.on_shutdown.append(_close_sessions)
     app.on_cleanup.append(_close_sessions)
@@ -132,10 +125,6 @@ async def _no_icon(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
-async def _start_work_priority(app: web.Application) -> None:
-    await app[WORK_PRIORITY].start()
-
-
 async def _close_sessions(app: web.Application) -> None:
     context = app[CONTEXT]
     if len(context.registry):
@@ -143,7 +132,6 @@ async def _close_sessions(app: web.Application) -> None:
     await context.registry.close_all("the server is shutting down")
     await context.calls.close_all("the server is shutting down")
     context.previews.close()
-    await app[WORK_PRIORITY].close()
 
 
 async def _stop_engine(app: web.Application) -> None:

@@ -78,9 +78,6 @@ class ServerSettings:
         first join and gone when empty.
     :param max_streams: published streams at once (WHIP and ``--source``).
     :param max_viewers: WHEP viewers at once, all streams together.
-    :param work_niceness: niceness the server's work threads (inference, colour conversions,
-        encoders, decoders, image decodes) get above the event loop's, so that the loop wins
-        the CPU (:mod:`~streamer.server.work_priority`); 0 leaves them at the loop's.
     """
 
     host: str = "127.0.0.1"
@@ -103,7 +100,6 @@ class ServerSettings:
     rooms: tuple[str, ...] = ()
     max_streams: int = 4
     max_viewers: int = 16
-    work_niceness: int = 10
 
     def __post_init__(self) -> None:
         try:
@@ -126,8 +122,6 @@ class ServerSettings:
             raise ConfigError(f"--room-size must be between 2 and 16, not {self.room_size}")
         if min(self.max_rooms, self.max_streams, self.max_viewers) < 0:
             raise ConfigError("--max-rooms, --max-streams and --max-viewers must not be negative")
-        if not 0 <= self.work_niceness <= 19:
-            raise ConfigError(f"the work threads' niceness must be between 0 and 19, not {self.work_niceness}")
         for room in self.rooms:
             if not valid_name(room):
                 raise ConfigError(f"--room {room!r}: use 1-64 letters, digits, '-' or '_'")
