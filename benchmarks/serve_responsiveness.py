@@ -15,11 +15,11 @@ waiting for the GIL, or idle in ``epoll``, which the timer's own period counts a
 
 With ``--compare`` it first measures with that work run on the event loop, as the server did
 before (``asyncio.to_thread`` replaced by a direct call), then as it is now: a ratio from one run.
-With ``--compare-niceness`` it first measures with the server's work threads at the loop's
-own priority (``work_niceness=0``, as before), then with the default.
+``--threads`` sets inference's CPU threads, ``--switch-interval`` the interpreter's GIL switch
+interval (the loop thread waits up to that long for the GIL whenever it gave it up).
 
     python benchmarks/serve_responsiveness.py --model fast --seconds 60 --compare
-    python benchmarks/serve_responsiveness.py --seconds 30 --compare-niceness
+    python benchmarks/serve_responsiveness.py --seconds 30 --threads 1
 """
 
 from __future__ import annotations
@@ -118,8 +118,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
                            use_disk_cache=False)
     report = await engine.start()
     settings = ServerSettings(port=0, size=ProcessingSize.parse(args.size), max_sessions=args.sessions,
-                              max_upload_bytes=64 * 1024 * 1024, max_upload_pixels=16_000_000,
-                              work_niceness=args.work_niceness)
+                              max_upload_bytes=64 * 1024 * 1024, max_upload_pixels=16_000_000)
     try:
         async with running_server(engine, settings) as server, \
                 spawn("callers", server.url, "--sessions", str(args.sessions)) as callers:
@@ -156,20 +155,18 @@ def main(args: argparse.Namespace) -> int:
     """Measure and print a markdown table (a row per variant)."""
     load = os.getloadavg()[0]
     rows = []
-    niceness = args.work_niceness
+    if args.switch_interval is not None:
+        sys.setswitchinterval(args.switch_interval / 1000)
     for on_loop in ([True, False] if args.compare else [False]):
-        if args.compare_niceness and not on_loop:
-            args.work_niceness = 0
-            rows.append(("in threads at the loop's priority (before)", asyncio.run(measure(args))))
-            args.work_niceness = niceness
         with work_on_the_loop() if on_loop else contextlib.nullcontext():
-            name = "on the event loop (before)" if on_loop else f"in threads, {niceness} nicer than the loop (now)"
+            name = "on the event loop (before)" if on_loop else "in threads (now)"
             rows.append((name, asyncio.run(measure(args))))
     r = rows[-1][1]
     print(f"\n`streamer serve` responsiveness: model `{args.model}`, {r['backend']}, {args.sessions} sessions "
           f"of 640x480 at 30 fps (callers in a second process), {args.megapixels:g}-megapixel PNG uploads "
           f"({r['upload_bytes'] / 1e6:.2f} MB each, unique) back to back from a third, {args.seconds:g} s, "
-          f"{machine_description()}, load average {load:.1f} at the start.\n")
+          f"{machine_description()}, GIL switch interval {1000 * sys.getswitchinterval():g} ms, "
+          f"load average {load:.1f} at the start.\n")
     print("| decode and conversions | /api/info p50 / p99 / max | requests | event-loop lag p99 / max | "
           f"loop thread in stalls > {STALL_MS:g} ms: ran / waited for a core / blocked | "
           "uploads (status: count) | upload time (mean) | fps per session (slowest / mean) |")
@@ -183,11 +180,6 @@ def main(args: argparse.Namespace) -> int:
               f"{total:.0f} ms: {100 * stalls['ran'] / total:.0f} / {100 * stalls['runnable'] / total:.0f} / "
               f"{100 * stalls['blocked'] / total:.0f} % | {uploads} | "
               f"{row['upload_ms'] / 1000:.1f} s | {row['fps_min']:.1f} / {row['fps_mean']:.1f} |")
-    if args.compare_niceness:
-        before, now = rows[-2][1], rows[-1][1]
-        print(f"\nWork threads {niceness} nicer vs at the loop's priority, same run: /api/info p99 "
-              f"x{now['api_p99'] / before['api_p99']:.2f}, worst loop lag x{now['lag_max'] / before['lag_max']:.2f}, "
-              f"fps per session x{now['fps_mean'] / before['fps_mean']:.2f}.")
     if args.compare:
         before = rows[0][1]
         print(f"\nIn threads vs on the loop, same run: /api/info p99 x{r['api_p99'] / before['api_p99']:.2f}, "
@@ -209,10 +201,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--compare", action="store_true",
                         help="first measure with that work on the event loop (as before), then as it is")
-    parser.add_argument("--work-niceness", type=int, default=ServerSettings().work_niceness,
-                        help="the server's work threads' niceness above the loop's (default: %(default)s)")
-    parser.add_argument("--compare-niceness", action="store_true",
-                        help="first measure with the work threads at the loop's priority (as before), then as set")
+    parser.add_argument("--switch-interval", type=float, metavar="MS",
+                        help="the interpreter's GIL switch interval in ms (default: Python's, 5)")
     return parser.parse_args(argv)
 
 
