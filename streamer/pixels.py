@@ -17,8 +17,11 @@ import numpy as np
 
 __all__ = ["rgb_from_video", "video_from_rgb"]
 
-#: BT.601 limited-range RGB -> (U, V), with the +128 offset, as OpenCV's I420 conversion uses
-_RGB_TO_UV = np.array([[-0.1482, -0.2910, 0.4392, 128.0], [0.4392, -0.3678, -0.0714, 128.0]], np.float32)
+#: BT.601 limited-range RGB -> (U, V), with the +128 offset, as OpenCV's I420 conversion uses; the
+#: third row (unused) makes a 3 -> 3 channel transform, which OpenCV runs 10x faster than 3 -> 2
+#: (0.2 vs 2.2 ms at 640x360)
+_RGB_TO_UV = np.array([[-0.1482, -0.2910, 0.4392, 128.0], [0.4392, -0.3678, -0.0714, 128.0],
+                       [0.0, 0.0, 0.0, 0.0]], np.float32)
 
 
 def _even(width: int, height: int) -> bool:

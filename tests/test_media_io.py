@@ -119,6 +119,19 @@ def test_pixel_conversions_when_even_lose_no_more_than_ffmpeg() -> None:
     assert np.abs(back - image).mean() <= ffmpeg_error + 0.5
 
 
+def test_video_from_rgb_when_even_has_each_chroma_sample_the_mean_of_its_2x2_block() -> None:
+    """The chroma planes are the exact BT.601 limited-range U and V of each 2x2 block's mean
+    colour (within one level of rounding), not one pixel's of it."""
+    image = pattern_frame(5, 48, 64)
+    planes = video_from_rgb(image).to_ndarray(format="yuv420p")
+    half = image.astype(np.float64).reshape(24, 2, 32, 2, 3).mean(axis=(1, 3))
+    r, g, b = half[..., 0], half[..., 1], half[..., 2]
+    u = 128 - 0.1482 * r - 0.2910 * g + 0.4392 * b
+    v = 128 + 0.4392 * r - 0.3678 * g - 0.0714 * b
+    assert np.abs(planes[48:60].reshape(24, 32) - u).max() <= 1.0
+    assert np.abs(planes[60:].reshape(24, 32) - v).max() <= 1.0
+
+
 _OPEN_AND_CLOSE = """
 import sys
 from fractions import Fraction
