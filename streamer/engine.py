@@ -141,7 +141,7 @@ class Engine:
 
     def open_stream(self, name: str = "stream", policy: QueuePolicy = QueuePolicy.LOSSLESS,
                     capacity: int = 4, size: ProcessingSize | None = None, *, results: int = 0,
-                    lookup: StyleLookup | None = None) -> EngineStream:
+                    lookup: StyleLookup | None = None, upscale: bool = True) -> EngineStream:
         """Open a stylized stream (one per source, or per session); see :class:`EngineStream`.
 
         :param policy: ``lossless`` (submit waits for room) or ``latest`` (drop the oldest).
@@ -151,10 +151,12 @@ class Engine:
             :meth:`EngineStream.results` (0: results only through each frame's future).
         :param lookup: resolves style names (default: :meth:`StyleResolver.embedding`:
             built-in names, style images, ``.npy`` files).
+        :param upscale: False: stylized frames stay at the processing size, for a sink that
+            scales them itself more cheaply (the file writer does it in YUV).
         :raises EngineClosedError: the engine is not running, or failed (with the cause).
         """
         self._check_running()
-        lane = self._worker.open_lane(name, policy, capacity)
+        lane = self._worker.open_lane(name, policy, capacity, upscale)
         mixer = StyleMixer(lookup or self.styles.embedding, self.embed_image if self.styles.has_predictor else None)
         return EngineStream(lane, size or ProcessingSize(), self.model_set.size_multiple, mixer, results)
 

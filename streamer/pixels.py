@@ -7,6 +7,10 @@ even-sized 4:2:0 video, goes through OpenCV; anything else through PyAV.
 OpenCV's RGB -> I420 takes each chroma sample from one pixel of its 2x2 block, which aliases on
 fine painted texture; :func:`video_from_rgb` replaces the chroma with the 2x2 average (what
 swscale does) computed on a quarter-size image.
+
+Stylized frames are scaled up from the processing size to the output size: :func:`scaled_video_from_rgb`
+converts the small image to YUV first and scales the planes (luma to the full size, chroma
+straight to half size), which costs a third of scaling the RGB image and converting that.
 """
 
 from __future__ import annotations
@@ -15,13 +19,18 @@ import av
 import cv2
 import numpy as np
 
-__all__ = ["rgb_from_video", "video_from_rgb"]
+from .inference.imaging import resize
+
+__all__ = ["rgb_from_video", "scaled_video_from_rgb", "video_from_rgb"]
 
 #: BT.601 limited-range RGB -> (U, V), with the +128 offset, as OpenCV's I420 conversion uses; the
 #: third row (unused) makes a 3 -> 3 channel transform, which OpenCV runs 10x faster than 3 -> 2
 #: (0.2 vs 2.2 ms at 640x360)
 _RGB_TO_UV = np.array([[-0.1482, -0.2910, 0.4392, 128.0], [0.4392, -0.3678, -0.0714, 128.0],
                        [0.0, 0.0, 0.0, 0.0]], np.float32)
+#: BT.601 limited-range RGB -> (Y, U, V), with the offsets
+_RGB_TO_YUV = np.array([[0.2568, 0.5041, 0.0979, 16.0], [-0.1482, -0.2910, 0.4392, 128.0],
+                        [0.4392, -0.3678, -0.0714, 128.0]], np.float32)
 
 
 def _even(width: int, height: int) -> bool:
@@ -52,3 +61,25 @@ def video_from_rgb(image: np.ndarray, pix_fmt: str = "yuv420p") -> av.VideoFrame
         flat[luma + quarter:] = uv[..., 1].reshape(-1)
         return av.VideoFrame.from_ndarray(i420, format="yuv420p")
     return av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
+
+
+def scaled_video_from_rgb(image: np.ndarray, width: int, height: int, pix_fmt: str = "yuv420p") -> av.VideoFrame:
+    """An ``h x w x 3`` uint8 RGB array scaled to ``width`` x ``height`` (the one resize rule of
+    :func:`~streamer.inference.imaging.resize`), as a video frame.
+
+    For even-sized 4:2:0 the scaling is done on the planes: the small image is converted to
+    YUV, luma is scaled to the full size and chroma straight to half size (within a level or
+    two of scaling the RGB and converting that, at a third of the cost).
+    """
+    if image.shape[0] == height and image.shape[1] == width:
+        return video_from_rgb(image, pix_fmt)
+    if pix_fmt != "yuv420p" or not _even(width, height):
+        return video_from_rgb(resize(image, height, width), pix_fmt)
+    yuv = cv2.transform(image, _RGB_TO_YUV)
+    planes = np.empty((height * 3 // 2, width), np.uint8)
+    planes[:height] = resize(np.ascontiguousarray(yuv[..., 0]), height, width)
+    chroma = resize(yuv, height // 2, width // 2)
+    flat, luma, quarter = planes.reshape(-1), width * height, (width // 2) * (height // 2)
+    flat[luma:luma + quarter] = chroma[..., 1].reshape(-1)
+    flat[luma + quarter:] = chroma[..., 2].reshape(-1)
+    return av.VideoFrame.from_ndarray(planes, format="yuv420p")

@@ -67,6 +67,29 @@ def test_output_when_sizes_are_odd_or_portrait_keeps_input_resolution(any_model:
         assert abs(ph / pw - h / w) / (h / w) < 0.15  # aspect kept (no squashing)
 
 
+def test_stream_when_opened_without_upscale_returns_the_processing_size_with_the_same_picture(
+        any_model: str) -> None:
+    """``upscale=False`` (file conversion: the writer scales) hands back the model's picture at the
+    processing shape; scaling it to the input size gives what a default stream returns."""
+    from streamer.inference.imaging import resize
+
+    async def main() -> tuple[Frame, Frame, tuple[int, int]]:
+        async with cpu_engine(any_model) as engine:
+            style = await some_style(engine)
+            small = engine.open_stream("small", size=ProcessingSize(64), upscale=False)
+            full = engine.open_stream("full", size=ProcessingSize(64))
+            frame = Frame(pattern_frame(2, 120, 160), pts=7, seq=3)
+            for stream in (small, full):
+                await stream.set_style(style)
+            return await small.stylize(frame), await full.stylize(frame), small.processing_shape(120, 160)
+
+    kept, upscaled, shape = asyncio.run(main())
+    assert kept.image.shape == (*shape, 3) and shape != (120, 160)
+    assert upscaled.image.shape == (120, 160, 3)
+    assert (kept.pts, kept.seq) == (upscaled.pts, upscaled.seq) == (7, 3)
+    assert np.array_equal(resize(kept.image, 120, 160), upscaled.image)
+
+
 def test_stylized_output_differs_from_input_and_depends_on_style(any_model: str) -> None:
     async def main() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         async with cpu_engine(any_model) as engine:

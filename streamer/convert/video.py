@@ -77,7 +77,8 @@ async def convert_video(
         result.notices.extend(writer.notices)
         if on_start is not None:
             on_start(info)
-        stream = engine.open_stream(f"convert:{source.name}", QueuePolicy.LOSSLESS, capacity=3, size=size)
+        stream = engine.open_stream(f"convert:{source.name}", QueuePolicy.LOSSLESS, capacity=3, size=size,
+                                    upscale=False)  # the writer scales in YUV, a third of the cost
         await stream.set_style(recipe)
         reader.start()
         pending: deque[Future[Frame] | av.Packet] = deque()

@@ -38,14 +38,17 @@ class Stylizer:
             raise
         return cls(transform, predictor, report)
 
-    def stylize(self, frames: list[Frame], styles: list[np.ndarray], shape: tuple[int, int]) -> list[Frame]:
-        """Stylize ``frames`` (all run at ``shape``); each output keeps its input's size and timing."""
+    def stylize(self, frames: list[Frame], styles: list[np.ndarray], shape: tuple[int, int],
+                upscale: list[bool] | None = None) -> list[Frame]:
+        """Stylize ``frames`` (all run at ``shape``); each output keeps its input's timing and
+        size, or stays at ``shape`` where ``upscale[i]`` is False (a sink scales it)."""
         batch = np.empty((len(frames), *shape, 3), np.float32)
         for i, frame in enumerate(frames):
             to_model_input(frame.image, shape, out=batch[i])
         embeddings = np.stack(styles).astype(np.float32, copy=False)
         out = self.transform.run(batch, embeddings)
-        return [f.with_image(from_model_output(out[i], f.height, f.width)) for i, f in enumerate(frames)]
+        sizes = [(f.height, f.width) if upscale is None or upscale[i] else shape for i, f in enumerate(frames)]
+        return [f.with_image(from_model_output(out[i], *sizes[i])) for i, f in enumerate(frames)]
 
     def embed(self, image: np.ndarray) -> np.ndarray:
         """Style embedding of an ``H x W x 3`` uint8 RGB image (raises if there is no predictor)."""

@@ -46,6 +46,7 @@ class FrameJob:
     style: np.ndarray
     shape: tuple[int, int]
     future: Future[Frame] = field(default_factory=Future)
+    upscale: bool = True  #: False: the result stays at ``shape`` (its sink scales it)
 
 
 @dataclass
@@ -93,9 +94,11 @@ class Lane:
     queued when the lane closes) gets :class:`~streamer.errors.FrameDropped`.
     """
 
-    def __init__(self, worker: InferenceWorker, name: str, policy: QueuePolicy, capacity: int) -> None:
+    def __init__(self, worker: InferenceWorker, name: str, policy: QueuePolicy, capacity: int,
+                 upscale: bool = True) -> None:
         self.name = name
         self.policy = QueuePolicy(policy)
+        self.upscale = upscale  #: False: results stay at the processing shape (the sink scales them)
         self.stats = LaneStats()
         self._worker = worker
         self._lock = threading.Lock()
@@ -140,7 +143,7 @@ class Lane:
     def _job(self, frame: Frame, style: np.ndarray, shape: tuple[int, int]) -> FrameJob:
         if self.closed or self._worker.failure is not None:
             raise self._closed_error()
-        return FrameJob(frame, style, shape)
+        return FrameJob(frame, style, shape, upscale=self.upscale)
 
     def submit_nowait(self, frame: Frame, style: np.ndarray, shape: tuple[int, int]) -> Future[Frame]:
         """Queue a frame without waiting (a full ``lossless`` lane raises ``BufferError``)."""
@@ -264,12 +267,14 @@ class InferenceWorker:
             self._thread.join(timeout)
 
     # -- producers ------------------------------------------------------------------------
-    def open_lane(self, name: str, policy: QueuePolicy = QueuePolicy.LOSSLESS, capacity: int = 2) -> Lane:
-        """Add a lane (one per stream or session).
+    def open_lane(self, name: str, policy: QueuePolicy = QueuePolicy.LOSSLESS, capacity: int = 2,
+                  upscale: bool = True) -> Lane:
+        """Add a lane (one per stream or session); with ``upscale`` False its results stay at
+        the processing shape.
 
         :raises EngineClosedError: the thread is stopping, or has failed (with the cause).
         """
-        lane = Lane(self, name, policy, capacity)
+        lane = Lane(self, name, policy, capacity, upscale)
         with self._cond:
             self._refuse_if_closing()
             self._lanes.append(lane)
@@ -392,7 +397,8 @@ class InferenceWorker:
         assert self._stylizer is not None
         started = time.perf_counter()
         try:
-            results = self._stylizer.stylize([j.frame for _, j in live], [j.style for _, j in live], shape)
+            results = self._stylizer.stylize([j.frame for _, j in live], [j.style for _, j in live], shape,
+                                             [j.upscale for _, j in live])
         except BaseException as exc:
             self._fail(exc)  # before any future fails: whoever sees one sees a failed worker
             error = engine_failed(exc)

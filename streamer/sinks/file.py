@@ -26,7 +26,7 @@ from ..config import QueuePolicy
 from ..errors import ConfigError, SinkError, media_errors, media_errors_ignored, media_library_errors
 from ..frames import Frame
 from ..media_streams import add_audio_stream, add_video_stream
-from ..pixels import video_from_rgb
+from ..pixels import scaled_video_from_rgb
 from ..timestamps import PacketDurations, stores_dts_durations
 from .encoder_priority import EncoderPriority, PriorityMode
 from .encoders import auto_video_encoder
@@ -123,8 +123,10 @@ class MediaWriter:
     """Encodes frames and muxes pass-through packets into a file, on its own thread.
 
     :param path: destination file; its extension picks the container.
-    :param width: frame width (the input's: output resolution always equals input resolution).
-    :param height: frame height.
+    :param width: output width (the input's: output resolution always equals input resolution);
+        frames of another size are scaled to it on the encode thread, so stylized frames can
+        come at the processing size (see :func:`~streamer.pixels.scaled_video_from_rgb`).
+    :param height: output height.
     :param time_base: unit of the frames' ``pts`` (the input stream's, so timestamps carry over).
     :param rate: nominal frame rate (container metadata).
     :param copy_streams: input streams whose packets will be passed through (or re-encoded
@@ -303,8 +305,6 @@ class MediaWriter:
 
     def _encode(self, frame: Frame) -> None:
         """Encode the frame held back, now that this one says how long it lasts; hold this one."""
-        if frame.width != self.width or frame.height != self.height:
-            raise SinkError(f"frame is {frame.width}x{frame.height}, the output {self.width}x{self.height}")
         held = self._held_frame
         if held is not None:
             interval = None if held.pts is None or frame.pts is None else frame.pts - held.pts
@@ -314,7 +314,7 @@ class MediaWriter:
         self._held_frame = frame
 
     def _encode_now(self, frame: Frame, duration: int | None) -> None:
-        out = video_from_rgb(frame.image, self._pix_fmt)
+        out = scaled_video_from_rgb(frame.image, self.width, self.height, self._pix_fmt)
         out.pts = frame.pts
         out.time_base = self.time_base
         if frame.pts is not None and duration:
