@@ -91,6 +91,9 @@ class Config:
     # Temporal stability from stills (models/temporal.py): each crop also goes in moved and noisy;
     # weight of the L1 between that output and the moved output of the clean crop. 0: off.
     temporal_weight: float = 0.0
+    # ``colour_weight`` x the sliced Wasserstein distance of the output's pixel colours to the
+    # teacher output's, per crop (models/losses.py:colour_distance). 0: off.
+    colour_weight: float = 0.0
 
 
 CONFIGS: dict[str, Config] = {

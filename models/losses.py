@@ -6,6 +6,9 @@ One loss per training step (:func:`transform_step_loss`), on a batch of teacher 
 - temporal (``temporal_weight`` > 0): each crop also goes in as its "next frame" (a small random
   motion plus sensor noise, :mod:`models.temporal`); that output is held to the warped teacher
   output (pixel terms) and to the warped output of the clean crop (``temporal_weight`` x L1);
+- colour (``colour_weight`` > 0): the sliced Wasserstein distance between the output's and the
+  teacher output's pixel colours per crop (sorted projections of RGB on fixed directions), so that
+  a pale average of unpredictable strokes no longer costs less than the teacher's own colours;
 - texture (fine-tune stage, on a float copy of MobileNetV2, :mod:`models.feature_net`):
   ``gram_weight`` x the relative Gram-matrix distance of the output to the teacher's output on the
   same crop, and ``style_weight`` x that distance to the style image behind the sample's
@@ -51,6 +54,28 @@ def pixel_loss(
         return value
 
     return loss
+
+
+# Fixed colour directions of the colour term: the RGB axes, the luminance/opponent axes and the
+# four diagonals (unit vectors; rows).
+_COLOUR_DIRECTIONS = (
+    (1.0, 0.0, 0.0), (0.0, 1.0, 0.0), (0.0, 0.0, 1.0),
+    (1.0, 1.0, 1.0), (1.0, -1.0, 0.0), (1.0, 1.0, -2.0),
+    (1.0, 1.0, -1.0), (1.0, -1.0, 1.0), (-1.0, 1.0, 1.0), (1.0, -1.0, -1.0),
+)
+
+
+def colour_distance(output: tf.Tensor, target: tf.Tensor) -> tf.Tensor:
+    """Per-sample sliced Wasserstein-1 distance between the colour distributions of two image
+    batches ``[N,H,W,3]`` (the mean absolute difference of their sorted projections on
+    :data:`_COLOUR_DIRECTIONS`). Zero for any rearrangement of the same pixels."""
+    directions = tf.math.l2_normalize(tf.constant(_COLOUR_DIRECTIONS, tf.float32), axis=1)
+
+    def sorted_projections(images: tf.Tensor) -> tf.Tensor:
+        pixels = tf.reshape(images, [tf.shape(images)[0], -1, 3])
+        return tf.sort(tf.einsum("npc,dc->ndp", pixels, directions), axis=-1)
+
+    return tf.reduce_mean(tf.abs(sorted_projections(output) - sorted_projections(target)), axis=[1, 2])
 
 
 def feature_view(scale: float, jitter: float = 0.0) -> Callable[[], Callable[[tf.Tensor], tf.Tensor]]:
@@ -144,6 +169,8 @@ def transform_step_loss(config: Config, features: Features | None = None) -> Ste
             outputs = model([content, embedding], training=True)
             value = pixels(target, outputs, None)
             targets = target
+        if config.colour_weight:
+            value += config.colour_weight * tf.reduce_mean(colour_distance(outputs, tf.stop_gradient(targets)))
         if texture is not None:
             value += texture(outputs, targets, batch["style"], batch["has_style"])
         return value

@@ -20,7 +20,7 @@ from models.architecture import build_transform, copy_weights, upsample
 from models.config import CONFIGS, GRAM_LAYERS, transform_spec
 from models.feature_net import backbone, gram, stand_in
 from models.litert import Predictor, Transform
-from models.losses import pixel_loss, texture_loss, transform_step_loss
+from models.losses import colour_distance, pixel_loss, texture_loss, transform_step_loss
 
 # TensorFlow/Keras internals raise NumPy 2 deprecation warnings (``__array__`` without ``copy``)
 # that the suite's warnings-as-errors setting would turn into failures.
@@ -179,6 +179,35 @@ def test_pixel_loss_when_masked_then_ignores_masked_pixels() -> None:
     mask = tf.concat([tf.ones((1, 8, 4, 1)), tf.zeros((1, 8, 4, 1))], axis=2)
     assert float(pixel_loss(1.0)(target, output, mask)) == 0.0
     assert float(pixel_loss(1.0)(target, output, None)) > 0.5
+
+
+def test_colour_distance_when_pixels_rearranged_then_zero_and_when_paler_then_positive() -> None:
+    rng = np.random.default_rng(0)
+    vivid = rng.random((2, 16, 16, 3)).astype(np.float32)
+    shuffled = vivid.reshape(2, -1, 3)[:, rng.permutation(16 * 16)].reshape(vivid.shape)
+    grey = vivid.mean(axis=-1, keepdims=True)
+    pale = (grey + 0.4 * (vivid - grey)).astype(np.float32)
+    assert np.allclose(colour_distance(tf.constant(shuffled), tf.constant(vivid)).numpy(), 0.0, atol=1e-6)
+    # the pale image is closer pixel by pixel, but further in colour distribution
+    assert np.abs(pale - vivid).mean() < np.abs(shuffled - vivid).mean()
+    assert (colour_distance(tf.constant(pale), tf.constant(vivid)).numpy() > 0.05).all()
+
+
+def test_step_loss_when_colour_weight_set_then_adds_the_colour_term() -> None:
+    config = dataclasses.replace(CONFIGS["tiny"], temporal_weight=0.0)
+    model = build_transform(config.transform)
+    rng = np.random.default_rng(1)
+    batch = {
+        "content": tf.constant(rng.random((2, 48, 48, 3), np.float32)),
+        "target": tf.constant(rng.random((2, 48, 48, 3), np.float32)),
+        "embedding": tf.constant(rng.normal(0, 1, (2, 1, 1, 100)).astype(np.float32)),
+    }
+    plain = float(transform_step_loss(config)(model, batch))
+    coloured = float(transform_step_loss(dataclasses.replace(config, colour_weight=2.0))(model, batch))
+    output = model([batch["content"], batch["embedding"]])
+    expected = 2.0 * float(tf.reduce_mean(colour_distance(output, batch["target"])))
+    assert expected > 0.01
+    assert coloured - plain == pytest.approx(expected, rel=1e-3)
 
 
 # --- texture terms ---
