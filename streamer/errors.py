@@ -16,6 +16,7 @@ so callers can catch either::
     │   ├── DecodeError
     │   └── SinkError
     ├── EngineClosedError (RuntimeError)    work submitted to a stopped engine
+    ├── ClusterError (RuntimeError)         Ray cannot start, connect, or keep a worker alive
     └── FrameDropped                        a frame was dropped by the drop-oldest policy (not a failure)
 """
 
@@ -27,6 +28,7 @@ from collections.abc import Iterator
 
 __all__ = [
     "BackendUnavailableError",
+    "ClusterError",
     "ConfigError",
     "DecodeError",
     "EngineClosedError",
@@ -88,6 +90,10 @@ class DecodeError(MediaError):
 
 class SinkError(MediaError):
     """An output (file, stream, device) could not be opened or written."""
+
+
+class ClusterError(StreamerError, RuntimeError):
+    """Ray cannot start or connect, or a chunk's worker kept dying."""
 
 
 class EngineClosedError(StreamerError, RuntimeError):

@@ -22,6 +22,9 @@ def pattern_frame(index: int, height: int, width: int) -> np.ndarray:
 
 def make_clip(path: Path, frames: int = 10, width: int = 160, height: int = 120, fps: int = 10,
               codec: str = "libx264", pix_fmt: str = "yuv420p", audio: str | None = "aac",
-              audio_rate: int = 16000) -> Path:
-    """A small clip of :func:`pattern_frame` images, optionally with a tone."""
-    return write_clip(path, frames, width, height, fps, codec, pix_fmt, audio, audio_rate, make_frame=pattern_frame)
+              audio_rate: int = 16000, keyframe_every: int | None = None) -> Path:
+    """A small clip of :func:`pattern_frame` images, optionally with a tone and a keyframe every
+    ``keyframe_every`` frames."""
+    options = {"g": str(keyframe_every), "keyint_min": str(keyframe_every)} if keyframe_every else None
+    return write_clip(path, frames, width, height, fps, codec, pix_fmt, audio, audio_rate, make_frame=pattern_frame,
+                      video_options=options)

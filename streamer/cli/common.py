@@ -18,7 +18,9 @@ from ..styles import StyleRecipe
 __all__ = [
     "add_engine_arguments",
     "add_style_arguments",
+    "non_negative_float",
     "non_negative_seconds",
+    "positive_float",
     "positive_int",
     "announce_backend",
     "create_engine",
@@ -49,6 +51,8 @@ def _number_parser(convert: Callable[[str], _N], accept: Callable[[_N], bool], e
 
 positive_int = _number_parser(int, lambda v: v >= 1, "a whole number of at least 1")
 non_negative_seconds = _number_parser(float, lambda v: v >= 0, "a non-negative number of seconds")
+positive_float = _number_parser(float, lambda v: v > 0, "a number above 0")
+non_negative_float = _number_parser(float, lambda v: v >= 0, "a non-negative number")
 _unit_float = _number_parser(float, lambda v: 0.0 <= v <= 1.0, "a number between 0 and 1")
 
 

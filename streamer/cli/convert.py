@@ -12,6 +12,7 @@ import asyncio
 import signal
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from ..convert import FileOutcome, Job, Progress, plan_jobs, run_jobs
 from ..errors import ConfigError
@@ -21,12 +22,19 @@ from ..sources.media import VideoInfo
 from .common import (
     add_engine_arguments,
     add_style_arguments,
+    backend_options,
     create_engine,
     create_recipe,
+    non_negative_float,
+    non_negative_seconds,
+    positive_float,
     processing_size,
     start_engine,
 )
 from .loop import run_async
+
+if TYPE_CHECKING:
+    from ..cluster import ClusterOptions
 
 __all__ = ["EXIT_DAMAGED", "add_arguments", "run"]
 
@@ -59,6 +67,43 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--stop-on-error", action="store_true",
                         help="stop at the first file that fails (default: report it and go on)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    cluster = parser.add_argument_group("cluster (Ray; pip install 'streamer[ray]')")
+    cluster.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
+                         help="convert on Ray: alone, a private local instance (or $STREAMER_RAY_ADDRESS); "
+                              "'auto' or ray://host:10001 joins a running cluster. Put it after the inputs "
+                              "or write --ray=ADDRESS")
+    cluster.add_argument("--chunk-seconds", type=non_negative_seconds, metavar="S",
+                         help="split videos at keyframes into chunks of at least S seconds (0: never split; "
+                              "default: about four chunks per worker)")
+    cluster.add_argument("--ray-cpus-per-worker", type=positive_float, default=1.0, metavar="N",
+                         help="CPUs each worker holds; also its inference and encoder threads (default: 1)")
+    cluster.add_argument("--ray-gpus-per-worker", type=non_negative_float, default=0.0, metavar="N",
+                         help="GPUs (or a fraction) each worker holds; workers without one run on the CPU "
+                              "(default: 0)")
+
+
+class _TotalBar(Progress):
+    """One tqdm bar over every file (files convert at the same time on a cluster)."""
+
+    def __init__(self, enabled: bool) -> None:
+        self._bar: Any = None
+        if enabled:
+            from tqdm import tqdm
+
+            self._bar = tqdm(total=0, desc="frames", unit="frame", dynamic_ncols=True, file=sys.stderr)
+
+    def start_file(self, job: Job, info: VideoInfo | None) -> None:
+        if self._bar is not None:
+            self._bar.total += (info.frames or 0) if info else 1
+            self._bar.refresh()
+
+    def advance(self, frames: int = 1) -> None:
+        if self._bar is not None:
+            self._bar.update(frames)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
 
 
 class _Bar(Progress):
@@ -106,6 +151,7 @@ def _make_folder(folder: Path) -> None:
 
 
 async def _convert(args: argparse.Namespace) -> int:
+    cluster = _cluster_options(args)
     recipe = create_recipe(args)
     size = processing_size(args)
     jobs = plan_jobs(args.inputs, args.output, _style_label(args.style), args.overwrite)
@@ -117,11 +163,22 @@ async def _convert(args: argparse.Namespace) -> int:
         await start_engine(engine, recipe)  # styles fail before any file is touched
         if args.codec == AUTO_CODEC:
             print(f"streamer: {await asyncio.to_thread(lambda: auto_video_encoder().describe())}", file=sys.stderr)
-        progress = _Bar(enabled=not args.no_progress and sys.stderr.isatty())
+        show = not args.no_progress and sys.stderr.isatty()
         # one file: its error is the command's error; several: report each and go on
         keep_going = len(jobs) > 1 and not args.stop_on_error
-        outcomes = await run_jobs(engine, jobs, recipe, size, settings, progress, keep_going=keep_going,
-                                  video_stream=args.video_stream)
+        if cluster is None:
+            outcomes = await run_jobs(engine, jobs, recipe, size, settings, _Bar(show), keep_going=keep_going,
+                                      video_stream=args.video_stream)
+        else:
+            from ..cluster import run_cluster_jobs
+
+            bar = _TotalBar(show)
+            try:
+                outcomes = await run_cluster_jobs(engine, jobs, recipe, size, settings,
+                                                  backend_options(args, args.threads), cluster, bar, keep_going,
+                                                  notify=_notify)
+            finally:
+                bar.close()
     finally:
         await engine.stop(drain=False)
     return _summarize(outcomes, args.allow_damaged)
@@ -154,6 +211,25 @@ async def _convert_until_stopped(args: argparse.Namespace) -> int:
     finally:
         for signum in installed:
             loop.remove_signal_handler(signum)
+
+
+def _notify(line: str) -> None:
+    print(f"streamer: {line}", file=sys.stderr)
+
+
+def _cluster_options(args: argparse.Namespace) -> ClusterOptions | None:
+    """The cluster options, or None without ``--ray`` (whose companions then are refused)."""
+    if args.ray is None:
+        given = [name for name, value in (("--chunk-seconds", args.chunk_seconds),
+                                          ("--ray-cpus-per-worker", args.ray_cpus_per_worker != 1.0),
+                                          ("--ray-gpus-per-worker", args.ray_gpus_per_worker)) if value]
+        if given:
+            raise ConfigError(f"{given[0]} needs --ray")
+        return None
+    from ..cluster import ClusterOptions, parse_address
+
+    return ClusterOptions(parse_address(args.ray), args.chunk_seconds, args.ray_cpus_per_worker,
+                          args.ray_gpus_per_worker, verbose=args.verbose > 0)
 
 
 def _summarize(outcomes: list[FileOutcome], allow_damaged: bool) -> int:

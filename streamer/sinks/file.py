@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import NamedTuple
 
 import av
 from av.audio.stream import AudioStream
@@ -31,7 +32,8 @@ from ..timestamps import PacketDurations, stores_dts_durations
 from .encoder_priority import EncoderPriority, PriorityMode
 from .encoders import auto_video_encoder
 
-__all__ = ["AUTO_CODEC", "EncoderSettings", "MediaWriter", "default_video_codec"]
+__all__ = ["AUTO_CODEC", "EncodedPacket", "EncoderSettings", "MediaWriter", "default_video_codec",
+           "video_encoder_stream"]
 
 logger = logging.getLogger(__name__)
 
@@ -84,6 +86,52 @@ class EncoderSettings:
         elif self.crf is not None:
             opts["crf"] = str(self.crf)
         return opts
+
+
+class EncodedPacket(NamedTuple):
+    """One already-encoded video packet (from an encoder elsewhere, e.g. a cluster worker)."""
+
+    data: bytes
+    pts: int | None
+    dts: int | None
+    keyframe: bool
+    duration: int  #: the duration of its frame (``time_base`` units), 0 if unknown
+
+
+def video_encoder_stream(container: OutputContainer, path: Path, codec: str, width: int, height: int,
+                         time_base: Fraction, rate: Fraction | None, settings: EncoderSettings) -> VideoStream:
+    """Add the video encoder stream for stylized frames to ``container`` (written as ``path``).
+
+    The one place the encoder is set up, so encoders elsewhere (cluster workers encoding chunks
+    of one output) are configured exactly like the writer's own.
+
+    :raises ConfigError: the container cannot hold ``codec``, or no usable pixel format.
+    """
+    try:  # PyAV's supported_codecs is incomplete (MPEG-TS lists 8): ask FFmpeg when adding
+        stream = add_video_stream(container, codec, rate, settings.options(codec))
+    except ConfigError:
+        raise
+    except ValueError as exc:
+        raise ConfigError(f"{path.suffix or 'this'} files cannot hold {codec} video; pick "
+                          f"another --codec or output extension") from exc
+    stream.width, stream.height = width, height
+    stream.pix_fmt = _pick_pix_fmt(stream, width, height)
+    stream.codec_context.time_base = time_base
+    if "avi" in container.format.name.split(","):
+        stream.codec_context.max_b_frames = 0  # AVI stores no presentation timestamps to reorder by
+    return stream
+
+
+def _pick_pix_fmt(stream: VideoStream, width: int, height: int) -> str:
+    formats = [f.name for f in (stream.codec_context.codec.video_formats or [])]
+    even = width % 2 == 0 and height % 2 == 0
+    if "yuv420p" in formats and even:
+        return "yuv420p"
+    if "yuv444p" in formats:  # 4:2:0 needs even sizes: keep odd sizes exact with 4:4:4
+        return "yuv444p"
+    if formats:
+        return formats[0]
+    raise ConfigError(f"encoder {stream.codec_context.name} has no usable pixel format")
 
 
 def temporary_path(destination: Path) -> Path:
@@ -155,9 +203,10 @@ class MediaWriter:
         self._pix_fmt = "yuv420p"  # the encoder's, picked when the video stream is added
         self._copies: dict[Stream, Stream] = {}  # input stream -> output stream
         self._transcoders: dict[Stream, _AudioTranscoder] = {}
-        self._items: FrameBuffer[Frame | av.Packet] = FrameBuffer(buffer, QueuePolicy.LOSSLESS)
+        self._items: FrameBuffer[Frame | av.Packet | EncodedPacket] = FrameBuffer(buffer, QueuePolicy.LOSSLESS)
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
+        self._encoder_opened = threading.Event()  # set by the thread once it opened the encoder (or failed)
         self.frames_written = 0
         self._durations = PacketDurations(dts_durations=False)
         self._held_frame: Frame | None = None  # encoded once the next frame gives its duration
@@ -203,30 +252,10 @@ class MediaWriter:
         return self._video
 
     def _add_video(self, codec: str) -> VideoStream:
-        try:  # PyAV's supported_codecs is incomplete (MPEG-TS lists 8): ask FFmpeg when adding
-            stream = add_video_stream(self._output, codec, self.rate, self.settings.options(codec))
-        except ConfigError:
-            raise
-        except ValueError as exc:
-            raise ConfigError(f"{self.path.suffix or 'this'} files cannot hold {codec} video; pick "
-                              f"another --codec or output extension") from exc
-        stream.width, stream.height = self.width, self.height
-        self._pix_fmt = stream.pix_fmt = self._pick_pix_fmt(stream)
-        stream.codec_context.time_base = self.time_base
-        if "avi" in self._output.format.name.split(","):
-            stream.codec_context.max_b_frames = 0  # AVI stores no presentation timestamps to reorder by
+        stream = video_encoder_stream(self._output, self.path, codec, self.width, self.height, self.time_base,
+                                      self.rate, self.settings)
+        self._pix_fmt = stream.pix_fmt
         return stream
-
-    def _pick_pix_fmt(self, stream: VideoStream) -> str:
-        formats = [f.name for f in (stream.codec_context.codec.video_formats or [])]
-        even = self.width % 2 == 0 and self.height % 2 == 0
-        if "yuv420p" in formats and even:
-            return "yuv420p"
-        if "yuv444p" in formats:  # 4:2:0 needs even sizes: keep odd sizes exact with 4:4:4
-            return "yuv444p"
-        if formats:
-            return formats[0]
-        raise ConfigError(f"encoder {stream.codec_context.name} has no usable pixel format")
 
     def _add_copy(self, source: Stream) -> None:
         if source.type == "video":  # cover art (an attached picture)
@@ -284,8 +313,11 @@ class MediaWriter:
     def _run(self) -> None:
         self.priority.start()
         try:
-            with self.priority.opening_encoder():  # here, so the encoder's threads are known
-                self._encoder.codec_context.open()
+            try:
+                with self.priority.opening_encoder():  # here, so the encoder's threads are known
+                    self._encoder.codec_context.open()
+            finally:
+                self._encoder_opened.set()
             while True:
                 started = time.perf_counter()
                 try:
@@ -295,6 +327,8 @@ class MediaWriter:
                 got = time.perf_counter()
                 if isinstance(item, Frame):
                     self._encode(item)
+                elif isinstance(item, EncodedPacket):
+                    self._mux_encoded(item)
                 else:
                     self._mux_packet(item)
                 self.priority.account(got - started, time.perf_counter() - got, isinstance(item, Frame))
@@ -321,6 +355,17 @@ class MediaWriter:
             self._durations.frame(frame.pts, duration)
         for packet in self._encoder.encode(out):
             self._mux_video(packet)
+        self.frames_written += 1
+
+    def _mux_encoded(self, encoded: EncodedPacket) -> None:
+        packet = av.Packet(encoded.data)
+        packet.pts, packet.dts = encoded.pts, encoded.dts
+        packet.is_keyframe = encoded.keyframe
+        packet.time_base = self.time_base
+        packet.stream = self._encoder
+        if encoded.pts is not None and encoded.duration:
+            self._durations.frame(encoded.pts, encoded.duration)
+        self._mux_video(packet)
         self.frames_written += 1
 
     def _mux_video(self, packet: av.Packet) -> None:
@@ -366,8 +411,19 @@ class MediaWriter:
         if self._error is not None:
             raise SinkError(f"cannot write {self.path.name}: {self._error}") from self._error
 
-    async def write_async(self, item: Frame | av.Packet) -> None:
-        """Queue a frame (to encode) or a packet of a copied stream, waiting for room."""
+    def video_extradata(self) -> bytes | None:
+        """The video encoder's global header (waits for the encode thread to open the encoder).
+
+        Already-encoded packets (:class:`EncodedPacket`) must come from an encoder with the same.
+        """
+        self._encoder_opened.wait()
+        self._check()
+        data = self._encoder.codec_context.extradata
+        return bytes(data) if data else None
+
+    async def write_async(self, item: Frame | av.Packet | EncodedPacket) -> None:
+        """Queue a frame (to encode), an already-encoded video packet (in :attr:`time_base`
+        units, in decode order) or a packet of a copied stream, waiting for room."""
         self._check()
         try:
             await self._items.put_async(item)
@@ -375,7 +431,7 @@ class MediaWriter:
             self._check()
             raise SinkError(f"{self.path.name} is closed") from None
 
-    def write(self, item: Frame | av.Packet, timeout: float | None = None) -> None:
+    def write(self, item: Frame | av.Packet | EncodedPacket, timeout: float | None = None) -> None:
         """Thread-side :meth:`write_async`."""
         self._check()
         try:

@@ -25,6 +25,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
+from typing import IO
 
 import av
 from av.container import InputContainer
@@ -88,11 +89,13 @@ def _duration_tag(stream: Stream) -> float | None:
 class MediaReader:
     """Demuxes and decodes a media file on its own thread.
 
-    :param path: file path or FFmpeg URL.
+    :param path: file path or FFmpeg URL, or a binary file object (e.g. bytes in memory).
     :param buffer: decoded frames held ahead of the consumer (the thread waits beyond that).
     :param background: run the thread at lower CPU priority than inference (batch work).
     :param video_stream: index of the video stream to read (default: the default one, else the
         first that is not cover art).
+    :param orientation: how to turn the coded frames (default: as the file says; a piece of a
+        file cut out elsewhere gets the whole file's).
 
     .. code-block:: python
 
@@ -104,12 +107,15 @@ class MediaReader:
             reader.report.describe()  # None, or what was damaged
     """
 
-    def __init__(self, path: str | Path, buffer: int = 8, background: bool = True,
-                 video_stream: int | None = None) -> None:
-        self.path = str(path)
+    def __init__(self, path: str | Path | IO[bytes], buffer: int = 8, background: bool = True,
+                 video_stream: int | None = None, orientation: Orientation | None = None) -> None:
+        self._source: str | IO[bytes] = str(path) if isinstance(path, str | Path) else path
+        self.path = self._source if isinstance(self._source, str) else str(getattr(path, "name", "memory"))
         self.name = Path(self.path).name
         self.background = background
         self.video_stream = video_stream
+        self._given_orientation = orientation
+        self._decode_video = True
         self._container: InputContainer | None = None
         self._video: VideoStream | None = None
         self._packets: Iterator[av.Packet] = iter(())
@@ -137,7 +143,7 @@ class MediaReader:
         :raises DecodeError: not a single video frame can be decoded.
         """
         with media_errors(f"cannot open {self.name}", SourceOpenError):
-            self._container = av.open(self.path, "r")
+            self._container = av.open(self._source, "r")
         try:
             container = self._input
             video = self._video = self._pick_video_stream(container)
@@ -232,6 +238,8 @@ class MediaReader:
         ctx = stream.codec_context
         first = next(item for item in self._peeked if isinstance(item, av.VideoFrame))
         self._orientation, note = orientation_of(first)
+        if self._given_orientation is not None:
+            self._orientation, note = self._given_orientation, None
         if note:
             self.notices.append(note)
         if not self._orientation.identity:
@@ -262,10 +270,15 @@ class MediaReader:
                          duration=duration, codec=ctx.name, pix_fmt=ctx.pix_fmt, orientation=self._orientation,
                          stream_index=stream.index, timestamps=source)
 
-    def start(self) -> None:
-        """Start the demux/decode thread (after :meth:`open`)."""
+    def start(self, video: bool = True) -> None:
+        """Start the demux/decode thread (after :meth:`open`).
+
+        :param video: False: only the packets of :attr:`copy_streams` are read (the video is
+            neither decoded nor passed on, and :attr:`report` stays as :meth:`open` left it).
+        """
         if self._container is None:
             raise RuntimeError("open() the reader first")
+        self._decode_video = video
         self._thread = threading.Thread(target=self._run, name="streamer-demux", daemon=True)
         self._thread.start()
 
@@ -332,11 +345,11 @@ class MediaReader:
         seq = 0
         peeked, self._peeked = self._peeked, []
         for item in peeked:
-            if isinstance(item, av.VideoFrame):
+            if not isinstance(item, av.VideoFrame):
+                self._items.put(item)
+            elif self._decode_video:
                 self._items.put(self._to_frame(item, seq))
                 seq += 1
-            else:
-                self._items.put(item)
         while not self._stop.is_set():
             packet = self._next_packet()
             if packet is None:
@@ -345,10 +358,12 @@ class MediaReader:
                 if packet.size:
                     self._items.put(packet)
                 continue
+            if not self._decode_video:
+                continue
             for decoded in self._decode(packet):
                 self._items.put(self._to_frame(decoded, seq))
                 seq += 1
-        if not self._stop.is_set():
+        if not self._stop.is_set() and self._decode_video:
             self._finish_report(seq)
 
     def _take_errors(self) -> None:

@@ -45,13 +45,19 @@ def write_clip(
     audio: str | None = "aac",
     audio_rate: int = 44100,
     make_frame: FrameMaker = scene_frame,
+    video_options: dict[str, str] | None = None,
 ) -> Path:
-    """Write a clip of ``make_frame(i, height, width)`` images, with a 330 Hz tone if ``audio``."""
+    """Write a clip of ``make_frame(i, height, width)`` images, with a 330 Hz tone if ``audio``.
+
+    ``video_options`` go to the encoder (e.g. ``{"g": "10"}``: a keyframe every 10 frames).
+    """
     path = Path(path)
     with av.open(str(path), "w") as container:
         video = add_video_stream(container, codec, fps)
         video.width, video.height, video.pix_fmt = width, height, pix_fmt
         video.codec_context.time_base = Fraction(1, fps)
+        if video_options:
+            video.options = dict(video_options)
         sound: AudioStream | None = None
         if audio:  # every stream must exist before the first packet is written
             sound = add_audio_stream(container, audio, audio_rate)

@@ -1,0 +1,109 @@
+"""Connecting to Ray: a private local instance on loopback, or an existing cluster.
+
+Ray is an optional dependency (``pip install 'streamer[ray]'``); it is imported only here and
+only when a cluster conversion starts.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import re
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+from ..errors import ClusterError, ConfigError
+
+__all__ = ["ADDRESS_ENV", "Cluster", "connect", "import_ray", "parse_address"]
+
+#: environment variable with the default ``--ray`` address
+ADDRESS_ENV = "STREAMER_RAY_ADDRESS"
+LOCAL = "local"
+_ADDRESS = re.compile(r"^(auto|local|ray://[^\s/]+(:\d+)?|[\w.\-\[\]:]+:\d+)$")
+
+logger = logging.getLogger(__name__)
+
+
+def import_ray() -> ModuleType:
+    """The ``ray`` module, or a one-line :class:`ConfigError` saying how to install it."""
+    try:
+        import ray
+    except ImportError as exc:
+        raise ConfigError("--ray needs Ray, which is not installed: pip install 'streamer[ray]'") from exc
+    return ray
+
+
+def parse_address(text: str | None) -> str | None:
+    """The cluster address from ``--ray [ADDRESS]`` (``$STREAMER_RAY_ADDRESS`` when omitted);
+    None means a private local instance.
+
+    :raises ConfigError: not ``local``, ``auto``, ``ray://host[:port]`` or ``host:port``.
+    """
+    value = (text or os.environ.get(ADDRESS_ENV) or LOCAL).strip()
+    if not _ADDRESS.match(value):
+        raise ConfigError(f"--ray {value}: not a Ray address (local, auto, ray://host:10001 or host:port); "
+                          "put --ray after the inputs or write --ray=ADDRESS")
+    return None if value == LOCAL else value
+
+
+@dataclass
+class Cluster:
+    """A Ray connection this job uses; :meth:`close` shuts down what :func:`connect` started."""
+
+    ray: ModuleType
+    owned: bool  #: True when this job started (or connected) Ray and must shut it down
+    local: bool  #: True for a private instance on this machine
+
+    def slots(self, cpus: float, gpus: float) -> int:
+        """How many workers of ``cpus`` CPUs and ``gpus`` GPUs the cluster holds now (at least 1)."""
+        resources = self.ray.cluster_resources()
+        fits = [math.floor(resources.get("CPU", 0) / cpus) if cpus > 0 else math.inf,
+                math.floor(resources.get("GPU", 0) / gpus) if gpus > 0 else math.inf]
+        count = min(fits)
+        return max(1, int(count)) if count != math.inf else max(1, int(resources.get("CPU", 1)))
+
+    def check_fits(self, cpus: float, gpus: float) -> None:
+        """Refuse worker sizes no node can hold (a local instance cannot grow; a cluster may)."""
+        nodes = [n.get("Resources", {}) for n in self.ray.nodes() if n.get("Alive")]
+        if any(r.get("CPU", 0) >= cpus and r.get("GPU", 0) >= gpus for r in nodes):
+            return
+        message = f"no Ray node has {cpus:g} CPUs and {gpus:g} GPUs for one worker"
+        if self.local:
+            raise ConfigError(f"{message}: lower --ray-cpus-per-worker/--ray-gpus-per-worker")
+        logger.warning("%s yet; waiting for the cluster to provide one", message)
+
+    def close(self) -> None:
+        """Shut Ray down if this job started it. Idempotent."""
+        if self.owned and self.ray.is_initialized():
+            self.ray.shutdown()
+        self.owned = False
+
+
+def connect(address: str | None, verbose: bool = False) -> Cluster:
+    """Start a private Ray instance on 127.0.0.1 (``address`` None) or join ``address``.
+
+    A process already connected to Ray (``ray.init`` called before) uses that connection.
+    Usage statistics are never sent. Blocking (starting Ray takes seconds).
+
+    :raises ConfigError: Ray is missing. :raises ClusterError: Ray cannot start or connect.
+    """
+    ray = import_ray()
+    os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
+    if ray.is_initialized():
+        return Cluster(ray, owned=False, local=address is None)
+    options: dict[str, Any] = {"log_to_driver": verbose, "logging_level": logging.INFO if verbose else logging.ERROR}
+    if address is None:
+        # the node's address is loopback and every Ray process binds to it: nothing leaves this machine
+        os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+        options.update(include_dashboard=False, _node_ip_address="127.0.0.1")
+    else:
+        options["address"] = address
+    try:
+        ray.init(**options)
+    except Exception as exc:  # Ray raises ConnectionError, RuntimeError, ValueError...
+        where = "start a local Ray instance" if address is None else f"connect to the Ray cluster at {address}"
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ClusterError(f"cannot {where}: {detail}") from exc
+    return Cluster(ray, owned=True, local=address is None)

@@ -1,0 +1,286 @@
+"""Converting many files on a Ray cluster: chunks out to workers, joined files back in order.
+
+The driver (this process) plans each video, computes its style embedding once, sends the
+chunks to Ray tasks (retried by Ray if their worker dies) and joins the results into the
+destination as they arrive; still images are stylized by the driver's own engine meanwhile.
+A bounded window of chunks in flight keeps memory flat however long the inputs are.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..config import Backend, ProcessingSize
+from ..convert.batch import FileOutcome, Progress, run_jobs
+from ..convert.plan import Job
+from ..engine import Engine
+from ..errors import ClusterError, ConfigError, DecodeError, StreamerError
+from ..frames import Frame
+from ..inference.backends import BackendOptions
+from ..sinks.file import EncoderSettings
+from ..sources.media import MediaReader
+from ..styles import StyleRecipe
+from .chunks import VideoPlan, chunk_inputs, plan_video
+from .connect import Cluster, connect
+from .join import ChunkJoiner
+from .models import ModelPackage
+from .progress import FrameCounter
+from .worker import ChunkTask, EncodedChunk, EncoderSpec, run_chunk
+
+__all__ = ["ClusterOptions", "run_cluster_jobs"]
+
+#: seconds between progress polls of the frame counter
+POLL_EVERY = 0.25
+
+
+@dataclass(frozen=True)
+class ClusterOptions:
+    """``--ray`` and its companions.
+
+    :param address: None: a private local Ray instance; else ``auto``, ``ray://host:port``...
+    :param chunk_seconds: chunk length; None: chosen from the cluster size; 0: whole files.
+    """
+
+    address: str | None = None
+    chunk_seconds: float | None = None
+    cpus_per_worker: float = 1.0
+    gpus_per_worker: float = 0.0
+    retries: int = 3  #: times Ray reruns a chunk whose worker died
+    verbose: bool = False
+
+    def __post_init__(self) -> None:
+        if self.cpus_per_worker <= 0 or self.gpus_per_worker < 0:
+            raise ConfigError("--ray-cpus-per-worker must be above 0 and --ray-gpus-per-worker not below 0")
+        if self.chunk_seconds is not None and self.chunk_seconds < 0:
+            raise ConfigError("--chunk-seconds must not be negative")
+
+    def worker_backend(self, requested: BackendOptions) -> BackendOptions:
+        """Workers use as many inference threads as CPUs they hold, and the GPU only if they hold one."""
+        backend = requested.backend
+        if self.gpus_per_worker == 0 and backend is Backend.AUTO:
+            backend = Backend.CPU
+        return BackendOptions(backend, max(1, math.ceil(self.cpus_per_worker)), requested.gpu_delegate)
+
+
+async def run_cluster_jobs(
+    engine: Engine,
+    jobs: list[Job],
+    recipe: StyleRecipe,
+    size: ProcessingSize,
+    settings: EncoderSettings | None,
+    backend: BackendOptions,
+    options: ClusterOptions,
+    progress: Progress | None = None,
+    keep_going: bool = True,
+    notify: Callable[[str], None] | None = None,
+) -> list[FileOutcome]:
+    """Convert ``jobs`` on Ray; outcomes in the order of ``jobs``.
+
+    ``engine`` (started) embeds the styles and stylizes still images here; ``notify`` gets
+    one line per worker backend seen. Cancellation (Ctrl-C) cancels every chunk and leaves no
+    output but the files already finished.
+    """
+    cluster = await asyncio.to_thread(connect, options.address, options.verbose)
+    try:
+        cluster.check_fits(options.cpus_per_worker, options.gpus_per_worker)
+        run = _ClusterRun(cluster, engine, recipe, size, settings or EncoderSettings(), backend, options,
+                          progress or Progress(), notify or (lambda line: None))
+        return await run.all(jobs, keep_going)
+    finally:
+        await asyncio.shield(asyncio.to_thread(cluster.close))
+
+
+class _ClusterRun:
+    """One conversion job's state on the driver."""
+
+    def __init__(self, cluster: Cluster, engine: Engine, recipe: StyleRecipe, size: ProcessingSize,
+                 settings: EncoderSettings, backend: BackendOptions, options: ClusterOptions, progress: Progress,
+                 notify: Callable[[str], None]) -> None:
+        ray = cluster.ray
+        self.ray = ray
+        self.engine, self.recipe, self.size, self.settings = engine, recipe, size, settings
+        self.options, self.progress, self.notify = options, progress, notify
+        self.backend = options.worker_backend(backend)
+        self.slots = cluster.slots(options.cpus_per_worker, options.gpus_per_worker)
+        self.window = asyncio.Semaphore(2 * self.slots)  # chunks submitted and not yet joined
+        self.active_files = asyncio.Semaphore(2 * self.slots)
+        self.model = ray.put(ModelPackage.of(engine.model_set))
+        self.counter = ray.remote(FrameCounter).options(num_cpus=0).remote()
+        self.task = ray.remote(run_chunk).options(
+            num_cpus=options.cpus_per_worker, num_gpus=options.gpus_per_worker, max_retries=options.retries,
+            retry_exceptions=False)
+        self._style: np.ndarray | None = None
+        self._reported: set[str] = set()
+        self._chunk_keys = 0
+        self._shown = 0  # frames already passed to the progress display
+
+    async def all(self, jobs: list[Job], keep_going: bool) -> list[FileOutcome]:
+        videos = [j for j in jobs if not j.is_image]
+        images = [j for j in jobs if j.is_image]
+        poller = asyncio.create_task(self._poll_progress())
+        tasks: list[asyncio.Task[FileOutcome | list[FileOutcome]]] = [
+            asyncio.create_task(self._video(job, len(videos), keep_going)) for job in videos]
+        if images:
+            tasks.append(asyncio.create_task(run_jobs(self.engine, images, self.recipe, self.size, self.settings,
+                                                      self.progress, keep_going)))
+        try:
+            done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+            for task in done:
+                task.result()  # the first failure (with --stop-on-error) is the command's error
+        except BaseException:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
+        finally:
+            poller.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await poller
+            with contextlib.suppress(Exception):
+                await self._advance_progress()
+        found: dict[Job, FileOutcome] = {}
+        for task in tasks:
+            result = task.result()
+            for outcome in result if isinstance(result, list) else [result]:
+                found[outcome.job] = outcome
+        return [found[job] for job in jobs]
+
+    # -- one video ------------------------------------------------------------------------
+    async def _video(self, job: Job, files: int, keep_going: bool) -> FileOutcome:
+        outcome = FileOutcome(job, ok=False)
+        async with self.active_files:
+            started = time.perf_counter()
+            try:
+                plan = await asyncio.to_thread(plan_video, job.source, self.options.chunk_seconds, files, self.slots)
+                self.progress.start_file(job, plan.info)
+                style = await self._style_for(job)
+                joiner = ChunkJoiner(job.source, job.destination, plan.info, self.settings)
+                await joiner.open()
+                try:
+                    await self._chunks(job, plan, style, joiner)
+                    await joiner.finish()
+                except BaseException:
+                    await asyncio.shield(joiner.abort())
+                    raise
+                outcome.ok, outcome.frames, outcome.notices = True, joiner.frames, joiner.notices
+            except StreamerError as exc:
+                outcome.error = str(exc)
+                if not keep_going:
+                    raise
+            except asyncio.CancelledError:
+                outcome.error = "interrupted"
+                self.progress.end_file(outcome)
+                raise
+            outcome.seconds = time.perf_counter() - started
+        self.progress.end_file(outcome)
+        return outcome
+
+    async def _chunks(self, job: Job, plan: VideoPlan, style: np.ndarray, joiner: ChunkJoiner) -> None:
+        """Submit the chunks of ``plan`` (within the window) and join their results in order."""
+        info = plan.info
+        encoder = EncoderSpec(job.destination.name, info.width, info.height, info.time_base, info.rate,
+                              self.settings, threads=max(1, math.ceil(self.options.cpus_per_worker)))
+        submitted: asyncio.Queue[Any] = asyncio.Queue()
+        in_flight: list[Any] = []
+
+        async def submit() -> None:
+            inputs = chunk_inputs(plan)
+            try:
+                async for chunk in inputs:
+                    await self.window.acquire()
+                    self._chunk_keys += 1
+                    task = ChunkTask(f"{self._chunk_keys}", style, self.size, encoder, self.backend)
+                    ref = self.task.remote(task, chunk, self.model, self.counter)
+                    in_flight.append(ref)
+                    submitted.put_nowait(ref)
+            finally:
+                await inputs.aclose()
+                submitted.put_nowait(None)
+
+        producer = asyncio.create_task(submit())
+        try:
+            while (ref := await submitted.get()) is not None:
+                result = await self._result(job, ref)
+                self._report_backend(result)
+                await joiner.append(result)
+                in_flight.remove(ref)
+                self.window.release()
+            await producer
+        except BaseException:
+            producer.cancel()
+            with contextlib.suppress(BaseException):
+                await producer
+            for ref in in_flight:  # force: stop the worker mid-chunk, and do not retry
+                self.ray.cancel(ref, force=True)
+                self.window.release()
+            raise
+
+    async def _result(self, job: Job, ref: Any) -> EncodedChunk:
+        """Wait for one chunk; Ray's errors become streamer's one-line errors."""
+        exceptions = self.ray.exceptions
+        try:
+            result: EncodedChunk = await ref
+        except exceptions.RayTaskError as exc:
+            cause = getattr(exc, "cause", None)
+            if isinstance(cause, StreamerError):
+                raise type(cause)(str(cause)) from exc
+            raise ClusterError(f"{job.source.name}: a worker failed: {cause or exc}") from exc
+        except (exceptions.WorkerCrashedError, exceptions.NodeDiedError) as exc:
+            raise ClusterError(f"{job.source.name}: a chunk's worker died {self.options.retries + 1} times "
+                               f"({type(exc).__name__})") from exc
+        except exceptions.RayError as exc:
+            raise ClusterError(f"{job.source.name}: {type(exc).__name__}: {str(exc).splitlines()[0]}") from exc
+        return result
+
+    async def _style_for(self, job: Job) -> np.ndarray:
+        """The embedding for ``job``: once per run, or from its first frame at strength below 1."""
+        if not self.recipe.needs_content:
+            if self._style is None:
+                self._style = await self.engine.styles.resolve(self.recipe)
+            return self._style
+        return await self.engine.styles.resolve(self.recipe, content=(await _first_frame(job)).image)
+
+    def _report_backend(self, result: EncodedChunk) -> None:
+        host = result.worker.split(" pid ")[0]
+        line = f"worker {host}: {result.backend}"
+        if line not in self._reported:
+            self._reported.add(line)
+            self.notify(line)
+
+    # -- progress -------------------------------------------------------------------------
+    async def _advance_progress(self) -> None:
+        total = await self.counter.total.remote()
+        if total > self._shown:
+            self.progress.advance(total - self._shown)
+            self._shown = total
+
+    async def _poll_progress(self) -> None:
+        while True:
+            await asyncio.sleep(POLL_EVERY)
+            await self._advance_progress()
+
+
+async def _first_frame(job: Job) -> Frame:
+    """The first decoded frame of ``job``'s source (its content embedding at strength below 1)."""
+    reader = MediaReader(job.source)
+    try:
+        await asyncio.to_thread(reader.open)
+        reader.start(others=False)
+        async for item in reader.items():
+            if isinstance(item, Frame):
+                return item
+    finally:
+        await asyncio.shield(asyncio.to_thread(reader.close))
+    raise DecodeError(f"{job.source.name} has no video frames")
+
