@@ -14,6 +14,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -35,7 +36,7 @@ from .models import ModelPackage
 from .progress import FrameCounter
 from .worker import ChunkTask, EncodedChunk, EncoderSpec, run_chunk
 
-__all__ = ["ClusterOptions", "run_cluster_jobs"]
+__all__ = ["ClusterOptions", "first_frame", "run_cluster_jobs"]
 
 #: seconds between progress polls of the frame counter
 POLL_EVERY = 0.25
@@ -249,7 +250,7 @@ class _ClusterRun:
             if self._style is None:
                 self._style = await self.engine.styles.resolve(self.recipe)
             return self._style
-        return await self.engine.styles.resolve(self.recipe, content=(await _first_frame(job)).image)
+        return await self.engine.styles.resolve(self.recipe, content=(await first_frame(job.source)).image)
 
     def _report_backend(self, result: EncodedChunk) -> None:
         host = result.worker.split(" pid ")[0]
@@ -271,9 +272,9 @@ class _ClusterRun:
             await self._advance_progress()
 
 
-async def _first_frame(job: Job) -> Frame:
-    """The first decoded frame of ``job``'s source (its content embedding at strength below 1)."""
-    reader = MediaReader(job.source)
+async def first_frame(source: Path) -> Frame:
+    """The first decoded frame of ``source`` (for its content embedding at strength below 1)."""
+    reader = MediaReader(source)
     try:
         await asyncio.to_thread(reader.open)
         reader.start(others=False)
@@ -282,5 +283,5 @@ async def _first_frame(job: Job) -> Frame:
                 return item
     finally:
         await asyncio.shield(asyncio.to_thread(reader.close))
-    raise DecodeError(f"{job.source.name} has no video frames")
+    raise DecodeError(f"{source.name} has no video frames")
 

@@ -1,0 +1,96 @@
+"""Fixtures for the cluster tests: a style for the model in use, media read back, one Ray per module."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import av
+import numpy as np
+import pytest
+from PIL import Image
+
+from streamer.cli import main
+
+from ..media import pattern_frame
+
+
+@dataclass
+class Decoded:
+    """A video file read back: what the cluster path must keep equal to a single-process convert."""
+
+    pts: list[int]
+    images: list[np.ndarray]
+    time_base: Fraction
+    duration: int | None  #: container duration (microseconds)
+    video_duration: int | None  #: video stream duration (time_base units)
+    others: list[tuple[int, int | None, bytes]]  #: audio/subtitle packets: stream, pts, bytes
+    keyframes: list[int]  #: pts of the video keyframes
+
+    def same_as(self, other: Decoded) -> bool:
+        return (self.pts == other.pts and self.time_base == other.time_base and self.duration == other.duration
+                and self.video_duration == other.video_duration and self.others == other.others
+                and len(self.images) == len(other.images)
+                and all(np.array_equal(a, b) for a, b in zip(self.images, other.images, strict=True)))
+
+
+def decoded(path: Path) -> Decoded:
+    """Every frame, timestamp and pass-through packet of ``path``."""
+    with av.open(str(path)) as container:
+        video = container.streams.video[0]
+        frames = [(f.pts, f.to_ndarray(format="rgb24")) for f in container.decode(video)]
+        info = (video.time_base, container.duration, video.duration)
+    with av.open(str(path)) as container:
+        video = container.streams.video[0]
+        others, keyframes = [], []
+        for packet in container.demux():
+            if packet.stream is video:
+                if packet.is_keyframe and packet.size:
+                    keyframes.append(packet.pts)
+            elif packet.size:
+                others.append((packet.stream.index, packet.pts, bytes(packet)))
+    return Decoded([p for p, _ in frames], [i for _, i in frames], *info, others, sorted(keyframes))
+
+
+def convert(*args: str | Path) -> int:
+    """``streamer convert`` in this process, lossless (CRF 0) so decoded frames compare exactly."""
+    return main(["convert", "--no-progress", "--size", "96", "--crf", "0", *map(str, args)])
+
+
+def leftovers(folder: Path) -> list[str]:
+    """Partial outputs left behind (there must be none)."""
+    return [p.name for p in folder.rglob("*") if ".partial-" in p.name]
+
+
+@pytest.fixture
+def style(any_model: str, tmp_path_factory: pytest.TempPathFactory) -> list[str]:
+    """Style options valid for the model in use (a built-in name, or an image file)."""
+    from streamer.inference.catalog import find_model_set
+    from streamer.styles import load_builtin_styles
+
+    names = load_builtin_styles(find_model_set(any_model).styles_file)
+    if names:
+        return ["--model", any_model, "--style", next(iter(names))]
+    spec = tmp_path_factory.mktemp("style") / "style.png"
+    Image.fromarray(pattern_frame(4, 256, 256)).save(spec)
+    return ["--model", any_model, "--style", str(spec)]
+
+
+@pytest.fixture(scope="module")
+def ray_cluster() -> Iterator[dict[str, Any]]:
+    """One local Ray instance (2 CPUs, loopback only, no dashboard, no usage stats) per module."""
+    ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'streamer[ray]')")
+    os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
+    os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"  # node address 127.0.0.1
+    if ray.is_initialized():
+        ray.shutdown()
+    context = ray.init(num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1", log_to_driver=False,
+                       logging_level="ERROR")
+    try:
+        yield dict(context.address_info)
+    finally:
+        ray.shutdown()

@@ -1,0 +1,220 @@
+"""The cluster path's parts without Ray: where videos are cut, how chunks are joined, and the
+chunk pipeline (plan -> worker -> join) against a single-process convert with real codecs."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import pytest
+
+from streamer.cli import main
+from streamer.cluster.chunks import PacketInfo, VideoPlan, auto_chunk_seconds, chunk_inputs, plan_video, split_points
+from streamer.cluster.connect import parse_address
+from streamer.cluster.job import first_frame
+from streamer.cluster.join import ChunkJoiner, fit_dts
+from streamer.cluster.models import ModelPackage
+from streamer.cluster.worker import ChunkTask, EncoderSpec, stylize_chunk
+from streamer.config import Backend, ProcessingSize
+from streamer.engine import Engine
+from streamer.errors import ConfigError, SinkError
+from streamer.inference.backends import BackendOptions
+from streamer.sinks.file import EncodedPacket, EncoderSettings
+from streamer.styles import StyleRecipe
+
+from ..media import make_clip, pattern_frame
+from .conftest import convert, decoded, leftovers
+
+TB = Fraction(1, 10)
+
+
+def gops(*lengths: int, leading: dict[int, int] | None = None) -> list[PacketInfo]:
+    """Packets of consecutive GOPs (one frame per tick); ``leading[g]`` pictures of GOP ``g`` show
+    before its keyframe (open GOP)."""
+    packets, start = [], 0
+    for g, length in enumerate(lengths):
+        lead = (leading or {}).get(g, 0)
+        packets.append(PacketInfo(start, True))
+        packets += [PacketInfo(start - lead + i, False) for i in range(lead)]
+        packets += [PacketInfo(start + i, False) for i in range(1, length - lead)]
+        start += length - lead
+    return packets
+
+
+def test_split_points_when_keyframes_are_clean_cuts_chunks_of_at_least_the_length() -> None:
+    packets = gops(10, 10, 10, 10, 10)  # a keyframe every second
+    assert split_points(packets, TB, 2.0) == (0, 20, 40)
+    assert split_points(packets, TB, 1.0) == (0, 10, 20, 30, 40)
+    assert split_points(packets, TB, 30.0) == (0,)
+
+
+def test_split_points_when_a_keyframe_has_leading_pictures_does_not_cut_there() -> None:
+    packets = gops(10, 10, 10, leading={1: 2})  # GOP 1 opens with two pictures of GOP 0's time
+    assert split_points(packets, TB, 1.0) == (0, 20)
+
+
+@pytest.mark.parametrize("case", ["no-pts", "discard", "zero"])
+def test_split_points_when_the_stream_cannot_be_cut_sends_it_whole(case: str) -> None:
+    packets = gops(10, 10, 10)
+    seconds = 1.0
+    if case == "no-pts":
+        packets[15] = PacketInfo(None, False)
+    elif case == "discard":
+        packets[0] = PacketInfo(0, True, discard=True)
+    else:
+        seconds = 0.0
+    assert split_points(packets, TB, seconds) is None
+
+
+def test_auto_chunk_seconds_when_more_workers_makes_chunks_shorter_within_bounds() -> None:
+    assert auto_chunk_seconds(20.0, files=1, slots=2) == 2.5
+    assert auto_chunk_seconds(600.0, files=1, slots=8) == pytest.approx(18.75)
+    assert auto_chunk_seconds(20.0, files=1, slots=64) == 2.0  # not below the lower bound
+    assert auto_chunk_seconds(7200.0, files=1, slots=2) == 60.0  # nor above the upper one
+    assert auto_chunk_seconds(30.0, files=100, slots=2) == 30.0  # many files: one chunk each
+
+
+def packet(pts: int, dts: int) -> EncodedPacket:
+    return EncodedPacket(b"x", pts, dts, False, 1)
+
+
+def test_fit_dts_when_leading_decode_times_reach_back_into_the_previous_chunk_moves_only_those() -> None:
+    # B-frames: the chunk's first two decode times lie before its first picture (100), at 94 and
+    # 97 -- not after the previous chunk's last decode time, 97
+    chunk = [packet(100, 94), packet(103, 97), packet(101, 100), packet(102, 101)]
+    fitted = fit_dts(chunk, after=97)
+    dts = [p.dts for p in fitted]
+    assert dts == [98, 99, 100, 101]
+    assert all(p.dts <= p.pts for p in fitted)
+
+
+def test_fit_dts_when_already_after_the_previous_chunk_keeps_every_timestamp() -> None:
+    chunk = [packet(100, 98), packet(103, 99), packet(101, 101)]
+    assert fit_dts(chunk, after=97) == chunk and fit_dts(chunk, after=None) == chunk
+
+
+def test_fit_dts_when_chunks_overlap_in_time_refuses() -> None:
+    with pytest.raises(SinkError, match="overlap"):
+        fit_dts([packet(100, 98), packet(101, 99)], after=100)
+
+
+@pytest.mark.parametrize("text", ["clip.mp4", "ray://", "http://x:1", "a b:1"])
+def test_parse_address_when_not_an_address_says_how_to_give_one(text: str) -> None:
+    with pytest.raises(ConfigError, match="not a Ray address"):
+        parse_address(text)
+
+
+def test_parse_address_when_omitted_uses_the_environment_then_a_local_instance(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("STREAMER_RAY_ADDRESS", raising=False)
+    assert parse_address("") is None and parse_address("local") is None
+    assert parse_address("auto") == "auto" and parse_address("ray://head:10001") == "ray://head:10001"
+    monkeypatch.setenv("STREAMER_RAY_ADDRESS", "10.0.0.5:6379")
+    assert parse_address("") == "10.0.0.5:6379"
+
+
+def test_convert_with_ray_when_ray_is_missing_gives_one_line_error(
+        tmp_path: Path, style: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray raises ImportError
+    source = make_clip(tmp_path / "in.mp4", frames=3)
+    assert main(["convert", str(source), "-o", str(tmp_path / "out.mp4"), *style, "--ray"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1] == "streamer: error: --ray needs Ray, which is not installed: pip install 'streamer[ray]'"
+    assert not (tmp_path / "out.mp4").exists() and not leftovers(tmp_path)
+
+
+@pytest.mark.parametrize("option", [["--chunk-seconds", "2"], ["--ray-gpus-per-worker", "1"]])
+def test_convert_when_cluster_options_come_without_ray_refuses_them(
+        tmp_path: Path, style: list[str], option: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    source = make_clip(tmp_path / "in.mp4", frames=3)
+    assert main(["convert", str(source), "-o", str(tmp_path / "out.mp4"), *style, *option]) == 1
+    assert capsys.readouterr().err.strip().endswith(f"{option[0]} needs --ray")
+
+
+# -- the chunk pipeline, run in order in this process ----------------------------------------------
+async def convert_in_chunks(source: Path, destination: Path, model: str, style: str, seconds: float,
+                            models_dir: Path, strength: float = 1.0) -> VideoPlan:
+    """What ``--ray`` does, with the Ray tasks called one after another here."""
+    driver = Engine.create(model, BackendOptions(Backend.CPU, 1))
+    await driver.start()
+    worker = Engine.create(ModelPackage.of(driver.model_set).install(models_dir), BackendOptions(Backend.CPU, 1),
+                           max_batch=1, use_disk_cache=False)
+    await worker.start()
+    try:
+        plan = plan_video(source, seconds)
+        recipe = StyleRecipe.of(style, strength=strength)
+        first = (await first_frame(source)).image if recipe.needs_content else None
+        embedding = await driver.styles.resolve(recipe, content=first)
+        info = plan.info
+        spec = EncoderSpec(destination.name, info.width, info.height, info.time_base, info.rate,
+                           EncoderSettings(crf=0))
+        joiner = ChunkJoiner(source, destination, info, EncoderSettings(crf=0))
+        await joiner.open()
+        async for chunk in chunk_inputs(plan):
+            task = ChunkTask(str(chunk.index), embedding, ProcessingSize.parse("96"), spec, BackendOptions(Backend.CPU))
+            await joiner.append(await stylize_chunk(worker, task, chunk))
+        await joiner.finish()
+        return plan
+    finally:
+        await worker.stop()
+        await driver.stop()
+
+
+def style_name(style: list[str]) -> str:
+    return style[style.index("--style") + 1]
+
+
+@pytest.mark.parametrize("gop", ["closed", "open"])
+def test_chunked_conversion_when_joined_equals_the_single_process_convert(
+        tmp_path: Path, style: list[str], gop: str) -> None:
+    # given a 6 s clip with audio, a keyframe every second, B-frames (and an open GOP, whose
+    # keyframes with leading pictures must not become cuts)
+    source = tmp_path / "in.mp4"
+    if gop == "closed":
+        make_clip(source, frames=60, fps=10, keyframe_every=10)
+    else:
+        with av.open(str(source), "w") as c:
+            v = c.add_stream("libx264", rate=10)
+            v.width, v.height, v.pix_fmt = 160, 120, "yuv420p"
+            v.codec_context.time_base = Fraction(1, 10)
+            v.options = {"g": "10", "keyint_min": "10", "sc_threshold": "0", "x264-params": "open-gop=1:bframes=3"}
+            for i in range(60):
+                frame = av.VideoFrame.from_ndarray(pattern_frame(i, 120, 160), format="rgb24")
+                frame.pts, frame.time_base = i, Fraction(1, 10)
+                c.mux(v.encode(frame))
+            c.mux(v.encode(None))
+    single, chunked = tmp_path / "single.mp4", tmp_path / "chunked.mp4"
+    assert convert(source, "-o", single, *style, "--backend", "cpu") == 0
+    # when it is cut into chunks of >= 1 s, each stylized and encoded on its own, and joined
+    plan = asyncio.run(convert_in_chunks(source, chunked, style[1], style_name(style), 1.0, tmp_path / "models"))
+    # then the frames (lossless), timestamps, durations and audio packets are the single-process ones
+    keyframes = decoded(source).keyframes
+    assert plan.starts is not None and len(plan.starts) >= 2
+    if gop == "closed":
+        assert len(plan.starts) == len(keyframes) == 6
+    else:  # keyframes with leading pictures were passed over
+        assert len(plan.starts) < len(keyframes)
+    a, b = decoded(single), decoded(chunked)
+    assert len(b.pts) == 60 and b.same_as(a)
+    # and every chunk starts a new GOP of the encoder
+    with av.open(str(source)) as c:
+        packet_pts = [p.pts for p in c.demux(video=0) if p.size]
+    assert {packet_pts[i] for i in plan.starts} <= set(b.keyframes)
+    assert not leftovers(tmp_path)
+
+
+def test_chunked_conversion_when_strength_below_one_uses_the_first_frames_content(
+        tmp_path: Path, any_model: str, style: list[str]) -> None:
+    from streamer.inference.catalog import find_model_set
+
+    if find_model_set(any_model).predictor is None:
+        pytest.skip("the model set has no style predictor")
+    source = make_clip(tmp_path / "in.mp4", frames=30, fps=10, keyframe_every=10, audio=None)
+    single, chunked = tmp_path / "single.mp4", tmp_path / "chunked.mp4"
+    assert convert(source, "-o", single, *style, "--backend", "cpu", "--strength", "0.5") == 0
+    asyncio.run(convert_in_chunks(source, chunked, any_model, style_name(style), 1.0, tmp_path / "models",
+                                  strength=0.5))
+    assert decoded(chunked).same_as(decoded(single))
