@@ -204,15 +204,18 @@ class _ClusterRun:
                     task = ChunkTask(f"{self._chunk_keys}", style, self.size, encoder, self.backend)
                     ref = self.task.remote(task, chunk, self.model, self.counter)
                     in_flight.append(ref)
-                    submitted.put_nowait(ref)
+                    submitted.put_nowait((ref, task.key))
             finally:
                 await inputs.aclose()
                 submitted.put_nowait(None)
 
         producer = asyncio.create_task(submit())
         try:
-            while (ref := await submitted.get()) is not None:
+            while (item := await submitted.get()) is not None:
+                ref, key = item
                 result = await self._result(job, ref)
+                # the worker's own last report may still be on its way: the final count comes from here
+                self.counter.report.remote(key, result.frames)
                 self._report_backend(result)
                 await joiner.append(result)
                 in_flight.remove(ref)

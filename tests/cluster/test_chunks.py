@@ -17,6 +17,7 @@ from streamer.cluster.connect import parse_address
 from streamer.cluster.job import first_frame
 from streamer.cluster.join import ChunkJoiner, fit_dts
 from streamer.cluster.models import ModelPackage
+from streamer.cluster.progress import FrameCounter
 from streamer.cluster.worker import ChunkTask, EncoderSpec, stylize_chunk
 from streamer.config import Backend, ProcessingSize
 from streamer.engine import Engine
@@ -136,7 +137,7 @@ def test_convert_when_cluster_options_come_without_ray_refuses_them(
 
 # -- the chunk pipeline, run in order in this process ----------------------------------------------
 async def convert_in_chunks(source: Path, destination: Path, model: str, style: str, seconds: float,
-                            models_dir: Path, strength: float = 1.0) -> VideoPlan:
+                            models_dir: Path, strength: float = 1.0, crf: int = 0) -> VideoPlan:
     """What ``--ray`` does, with the Ray tasks called one after another here."""
     driver = Engine.create(model, BackendOptions(Backend.CPU, 1))
     await driver.start()
@@ -150,8 +151,8 @@ async def convert_in_chunks(source: Path, destination: Path, model: str, style: 
         embedding = await driver.styles.resolve(recipe, content=first)
         info = plan.info
         spec = EncoderSpec(destination.name, info.width, info.height, info.time_base, info.rate,
-                           EncoderSettings(crf=0))
-        joiner = ChunkJoiner(source, destination, info, EncoderSettings(crf=0))
+                           EncoderSettings(crf=crf))
+        joiner = ChunkJoiner(source, destination, info, EncoderSettings(crf=crf))
         await joiner.open()
         async for chunk in chunk_inputs(plan):
             task = ChunkTask(str(chunk.index), embedding, ProcessingSize.parse("96"), spec, BackendOptions(Backend.CPU))
@@ -167,36 +168,49 @@ def style_name(style: list[str]) -> str:
     return style[style.index("--style") + 1]
 
 
-@pytest.mark.parametrize("gop", ["closed", "open"])
+def write_clip(path: Path, pts: list[int], fps: int, options: dict[str, str]) -> Path:
+    """A silent clip with the frame times ``pts`` (in 1/``fps`` units) and encoder ``options``."""
+    with av.open(str(path), "w") as c:
+        v = c.add_stream("libx264", rate=fps)
+        v.width, v.height, v.pix_fmt = 160, 120, "yuv420p"
+        v.codec_context.time_base = Fraction(1, fps)
+        v.options = options
+        for i, p in enumerate(pts):
+            frame = av.VideoFrame.from_ndarray(pattern_frame(i, 120, 160), format="rgb24")
+            frame.pts, frame.time_base = p, Fraction(1, fps)
+            c.mux(v.encode(frame))
+        c.mux(v.encode(None))
+    return path
+
+
+#: irregular frame times (1/30 s units): gaps of 1 to 4 frames, a keyframe every 10 frames
+VFR_PTS = [sum([1, 1, 3, 1, 2, 1, 1, 4, 1, 2][:i % 10]) + 20 * (i // 10) for i in range(60)]
+
+
+@pytest.mark.parametrize("kind", ["closed-gop", "open-gop", "vfr"])
 def test_chunked_conversion_when_joined_equals_the_single_process_convert(
-        tmp_path: Path, style: list[str], gop: str) -> None:
-    # given a 6 s clip with audio, a keyframe every second, B-frames (and an open GOP, whose
-    # keyframes with leading pictures must not become cuts)
-    source = tmp_path / "in.mp4"
-    if gop == "closed":
-        make_clip(source, frames=60, fps=10, keyframe_every=10)
+        tmp_path: Path, style: list[str], kind: str) -> None:
+    # given a 6 s clip with a keyframe every 10 frames and B-frames: with audio; or with open
+    # GOPs (keyframes with leading pictures must not become cuts); or with irregular frame times
+    keyframes_every = {"g": "10", "keyint_min": "10", "sc_threshold": "0"}
+    if kind == "closed-gop":
+        source = make_clip(tmp_path / "in.mp4", frames=60, fps=10, keyframe_every=10)
+    elif kind == "open-gop":
+        source = write_clip(tmp_path / "in.mp4", list(range(60)), 10,
+                            {**keyframes_every, "x264-params": "open-gop=1:bframes=3"})
     else:
-        with av.open(str(source), "w") as c:
-            v = c.add_stream("libx264", rate=10)
-            v.width, v.height, v.pix_fmt = 160, 120, "yuv420p"
-            v.codec_context.time_base = Fraction(1, 10)
-            v.options = {"g": "10", "keyint_min": "10", "sc_threshold": "0", "x264-params": "open-gop=1:bframes=3"}
-            for i in range(60):
-                frame = av.VideoFrame.from_ndarray(pattern_frame(i, 120, 160), format="rgb24")
-                frame.pts, frame.time_base = i, Fraction(1, 10)
-                c.mux(v.encode(frame))
-            c.mux(v.encode(None))
-    single, chunked = tmp_path / "single.mp4", tmp_path / "chunked.mp4"
+        source = write_clip(tmp_path / "in.mkv", VFR_PTS, 30, keyframes_every)
+    single, chunked = tmp_path / f"single{source.suffix}", tmp_path / f"chunked{source.suffix}"
     assert convert(source, "-o", single, *style, "--backend", "cpu") == 0
-    # when it is cut into chunks of >= 1 s, each stylized and encoded on its own, and joined
-    plan = asyncio.run(convert_in_chunks(source, chunked, style[1], style_name(style), 1.0, tmp_path / "models"))
-    # then the frames (lossless), timestamps, durations and audio packets are the single-process ones
+    # when it is cut into chunks of >= 1/3 s, each stylized and encoded on its own, and joined
+    plan = asyncio.run(convert_in_chunks(source, chunked, style[1], style_name(style), 0.3, tmp_path / "models"))
     keyframes = decoded(source).keyframes
     assert plan.starts is not None and len(plan.starts) >= 2
-    if gop == "closed":
-        assert len(plan.starts) == len(keyframes) == 6
-    else:  # keyframes with leading pictures were passed over
+    if kind == "open-gop":  # keyframes with leading pictures were passed over
         assert len(plan.starts) < len(keyframes)
+    else:
+        assert len(plan.starts) == len(keyframes) == 6
+    # then the frames (lossless), timestamps, durations and audio packets are the single-process ones
     a, b = decoded(single), decoded(chunked)
     assert len(b.pts) == 60 and b.same_as(a)
     # and every chunk starts a new GOP of the encoder
@@ -204,6 +218,24 @@ def test_chunked_conversion_when_joined_equals_the_single_process_convert(
         packet_pts = [p.pts for p in c.demux(video=0) if p.size]
     assert {packet_pts[i] for i in plan.starts} <= set(b.keyframes)
     assert not leftovers(tmp_path)
+
+
+def test_chunked_conversion_when_lossy_with_b_frames_and_irregular_times_keeps_every_timestamp(
+        tmp_path: Path, style: list[str]) -> None:
+    # CRF 20 encodes with B-frames: each chunk's decode times start before its first picture, by
+    # its first (long) frame gaps -- back past the previous chunk's last (short-gapped) decode time
+    pts = [[0, 8, 16, 24, 25, 26, 27, 28, 29, 30][i % 10] + 31 * (i // 10) for i in range(60)]
+    source = write_clip(tmp_path / "in.mp4", pts, 30, {"g": "10", "keyint_min": "10", "sc_threshold": "0"})
+    single, chunked = tmp_path / "single.mp4", tmp_path / "chunked.mp4"
+    assert convert(source, "-o", single, *style, "--backend", "cpu", "--crf", "20") == 0
+    asyncio.run(convert_in_chunks(source, chunked, style[1], style_name(style), 0.3, tmp_path / "models", crf=20))
+    a, b = decoded(single), decoded(chunked)
+    assert b.pts == a.pts and len(b.pts) == 60 and (b.duration, b.video_duration) == (a.duration, a.video_duration)
+    with av.open(str(chunked)) as c:
+        packets = [(p.pts, p.dts) for p in c.demux(video=0) if p.size]
+    assert any(pts != dts for pts, dts in packets)  # B-frames indeed
+    dts = [d for _, d in packets]
+    assert dts == sorted(set(dts)) and all(d <= p for p, d in packets)
 
 
 def test_chunked_conversion_when_strength_below_one_uses_the_first_frames_content(
@@ -218,3 +250,13 @@ def test_chunked_conversion_when_strength_below_one_uses_the_first_frames_conten
     asyncio.run(convert_in_chunks(source, chunked, any_model, style_name(style), 1.0, tmp_path / "models",
                                   strength=0.5))
     assert decoded(chunked).same_as(decoded(single))
+
+
+def test_frame_counter_when_a_chunk_is_retried_counts_its_frames_once() -> None:
+    counter = FrameCounter()
+    counter.report("a", 12)
+    counter.report("b", 5)
+    counter.report("a", 3)  # chunk a's worker died; the retry starts again from 0
+    assert counter.total() == 17
+    counter.report("a", 20)
+    assert counter.total() == 25

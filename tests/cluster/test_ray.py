@@ -1,0 +1,212 @@
+"""``streamer convert --ray`` on a real local Ray instance (2 CPUs, loopback): chunked clips
+equal to a single-process convert, a folder, a worker killed mid-chunk, Ctrl-C, a bad file."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PIL import Image
+
+from streamer.cluster import ClusterOptions, run_cluster_jobs
+from streamer.config import Backend, ProcessingSize
+from streamer.convert import FileOutcome, Job, Progress
+from streamer.engine import Engine
+from streamer.inference.backends import BackendOptions
+from streamer.sinks.file import EncoderSettings
+from streamer.sources.media import VideoInfo
+from streamer.styles import StyleRecipe
+
+from ..media import make_clip, pattern_frame
+from .conftest import Decoded, convert, decoded, leftovers
+
+pytestmark = pytest.mark.slow
+
+CHUNK_TASK = "ray::run_chunk"
+
+
+@pytest.fixture(scope="module")
+def module_style(any_model: str, tmp_path_factory: pytest.TempPathFactory) -> list[str]:
+    """Style options for the model in use, shared by the module's tests."""
+    from streamer.inference.catalog import find_model_set
+    from streamer.styles import load_builtin_styles
+
+    names = load_builtin_styles(find_model_set(any_model).styles_file)
+    if names:
+        return ["--model", any_model, "--style", next(iter(names))]
+    spec = tmp_path_factory.mktemp("style") / "style.png"
+    Image.fromarray(pattern_frame(4, 256, 256)).save(spec)
+    return ["--model", any_model, "--style", str(spec)]
+
+
+@pytest.fixture(scope="module")
+def long_clip(tmp_path_factory: pytest.TempPathFactory, module_style: list[str]) -> tuple[Path, Decoded]:
+    """A 20 s clip with audio and a keyframe every second, and its single-process conversion."""
+    folder = tmp_path_factory.mktemp("long")
+    source = make_clip(folder / "clip20.mp4", frames=200, fps=10, keyframe_every=10, audio="aac")
+    single = folder / "single.mp4"
+    assert convert(source, "-o", single, *module_style) == 0
+    return source, decoded(single)
+
+
+def chunk_processes() -> list[int]:
+    """Process ids of Ray workers running a chunk now (Ray titles them after the task)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmdline = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if cmdline.startswith(CHUNK_TASK.encode()):
+                found.append(int(entry.name))
+    return found
+
+
+def test_convert_ray_when_a_20s_clip_runs_in_2s_chunks_equals_single_process(
+        ray_cluster: dict[str, Any], long_clip: tuple[Path, Decoded], module_style: list[str], tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    source, single = long_clip
+    out = tmp_path / "ray.mp4"
+    assert convert(source, "-o", out, *module_style, "--ray", "--chunk-seconds", "2") == 0
+    result = decoded(out)
+    assert len(result.pts) == 200 and result.same_as(single)  # frames, pts, durations, audio packets
+    assert len(result.keyframes) == 10  # one encoder GOP per chunk
+    captured = capsys.readouterr()
+    assert "(200 frames" in captured.out and "streamer: worker " in captured.err
+    assert not leftovers(tmp_path)
+
+
+def test_convert_ray_when_a_folder_of_three_clips_converts_each_like_single_process(
+        ray_cluster: dict[str, Any], module_style: list[str], tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    folder, singles, out = tmp_path / "clips", tmp_path / "single", tmp_path / "ray"
+    folder.mkdir()
+    for i, (frames, suffix) in enumerate([(30, ".mp4"), (45, ".mkv"), (25, ".mp4")]):
+        make_clip(folder / f"clip{i}{suffix}", frames=frames, fps=10, keyframe_every=10,
+                  audio="aac" if i != 1 else None)
+    assert convert(folder, "-o", singles, *module_style) == 0
+    capsys.readouterr()
+    assert convert(folder, "-o", out, *module_style, "--ray") == 0
+    printed = capsys.readouterr().out
+    assert "3 converted, 0 failed" in printed
+    for name in ("clip0.mp4", "clip1.mkv", "clip2.mp4"):
+        assert decoded(out / name).same_as(decoded(singles / name)), name
+    assert not leftovers(tmp_path)
+
+
+def test_convert_ray_when_a_worker_is_killed_mid_chunk_retries_it_and_the_output_is_equal(
+        ray_cluster: dict[str, Any], long_clip: tuple[Path, Decoded], module_style: list[str], tmp_path: Path) -> None:
+    source, single = long_clip
+    out = tmp_path / "ray.mp4"
+    killed: list[int] = []
+    stop = threading.Event()
+
+    def kill_one_worker() -> None:
+        while not stop.is_set() and not killed:
+            running = chunk_processes()
+            if running:
+                time.sleep(0.2)  # well inside the chunk
+                try:
+                    os.kill(running[0], signal.SIGKILL)
+                    killed.append(running[0])
+                except ProcessLookupError:
+                    continue
+            time.sleep(0.02)
+
+    class Recorder(Progress):
+        def __init__(self) -> None:
+            self.expected, self.advanced = 0, 0
+
+        def start_file(self, job: Job, info: VideoInfo | None) -> None:
+            self.expected += (info.frames or 0) if info is not None else 1
+
+        def advance(self, frames: int = 1) -> None:
+            self.advanced += frames
+
+    async def run(progress: Recorder) -> list[FileOutcome]:
+        engine = Engine.create(module_style[1], BackendOptions(Backend.CPU, 1))
+        await engine.start()
+        try:
+            recipe = StyleRecipe.of(module_style[3])
+            return await run_cluster_jobs(engine, [Job(source, out)], recipe, ProcessingSize.parse("96"),
+                                          EncoderSettings(crf=0), BackendOptions(Backend.CPU),
+                                          ClusterOptions(chunk_seconds=5), progress)
+        finally:
+            await engine.stop()
+
+    killer = threading.Thread(target=kill_one_worker)
+    killer.start()
+    progress = Recorder()
+    try:
+        [outcome] = asyncio.run(run(progress))
+    finally:
+        stop.set()
+        killer.join()
+    assert killed, "no chunk was seen running"
+    assert outcome.ok and outcome.frames == 200
+    assert decoded(out).same_as(single)
+    # progress counted every frame once, though the killed chunk ran twice
+    assert progress.expected == progress.advanced == 200
+    assert not leftovers(tmp_path)
+
+
+def test_convert_ray_when_interrupted_cancels_the_chunks_and_leaves_nothing(
+        ray_cluster: dict[str, Any], long_clip: tuple[Path, Decoded], module_style: list[str], tmp_path: Path) -> None:
+    source, _ = long_clip
+    out = tmp_path / "out.mp4"
+    # a second driver process joins the module's cluster, as `--ray host:port` does on a real one
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamer", "convert", str(source), "-o", str(out), *module_style, "--size", "96",
+         "--ray", ray_cluster["address"], "--chunk-seconds", "2"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"})
+    try:
+        deadline = time.monotonic() + 120
+        while not chunk_processes() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert proc.poll() is None, proc.communicate()
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    assert "streamer: interrupted" in err and "Traceback" not in err
+    assert not out.exists() and not leftovers(tmp_path)
+    deadline = time.monotonic() + 20  # the cancelled chunks stop, they do not run on
+    while chunk_processes() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not chunk_processes()
+
+
+def test_convert_ray_when_one_file_is_bad_reports_it_and_finishes_the_others(
+        ray_cluster: dict[str, Any], module_style: list[str], tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    folder, out = tmp_path / "in", tmp_path / "out"
+    folder.mkdir()
+    make_clip(folder / "good.mp4", frames=20, keyframe_every=10)
+    make_clip(folder / "good2.mkv", frames=15, audio=None)
+    (folder / "bad.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42 this is not a video")
+    Image.fromarray(pattern_frame(0, 40, 40)).save(folder / "pic.png")
+    assert convert(folder, "-o", out, *module_style, "--ray") == 1
+    printed = capsys.readouterr()
+    assert "failed  " in printed.out and "bad.mp4" in printed.out and "3 converted, 1 failed" in printed.out
+    assert "streamer: error: " in printed.err and "Traceback" not in printed.err
+    assert sorted(p.name for p in out.iterdir()) == ["good.mp4", "good2.mkv", "pic.png"]
+    assert len(decoded(out / "good.mp4").pts) == 20 and not leftovers(tmp_path)
+
+
+@pytest.fixture(autouse=True)
+def _no_chunks_left_running() -> Iterator[None]:
+    yield
+    assert not chunk_processes()
