@@ -7,6 +7,6 @@ process (:mod:`.worker`), and the driver joins them without re-encoding (:mod:`.
 """
 
 from .connect import ADDRESS_ENV, parse_address
-from .job import ClusterOptions, run_cluster_jobs
+from .job import ClusterOptions, ClusterStats, run_cluster_jobs
 
-__all__ = ["ADDRESS_ENV", "ClusterOptions", "parse_address", "run_cluster_jobs"]
+__all__ = ["ADDRESS_ENV", "ClusterOptions", "ClusterStats", "parse_address", "run_cluster_jobs"]

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,7 +37,9 @@ from .models import ModelPackage
 from .progress import FrameCounter
 from .worker import ChunkTask, EncodedChunk, EncoderSpec, run_chunk
 
-__all__ = ["ClusterOptions", "first_frame", "run_cluster_jobs"]
+__all__ = ["ClusterOptions", "ClusterStats", "first_frame", "run_cluster_jobs"]
+
+logger = logging.getLogger(__name__)
 
 #: seconds between progress polls of the frame counter
 POLL_EVERY = 0.25
@@ -71,6 +74,28 @@ class ClusterOptions:
         return BackendOptions(backend, max(1, math.ceil(self.cpus_per_worker)), requested.gpu_delegate)
 
 
+@dataclass
+class ClusterStats:
+    """Where a cluster conversion spent its time, and what travelled (for benchmarks and ``-v``)."""
+
+    chunks: int = 0
+    frames: int = 0
+    worker_seconds: float = 0.0  #: decode + stylize + encode, summed over chunks (on the workers)
+    plan_seconds: float = 0.0  #: driver: reading the packets to choose the cuts
+    pack_seconds: float = 0.0  #: driver: reading each chunk's packets into its transport file
+    join_seconds: float = 0.0  #: driver: opening, appending and finishing the outputs
+    sent_bytes: int = 0  #: chunk inputs (compressed source video)
+    received_bytes: int = 0  #: encoded chunks
+
+    def summary(self) -> str:
+        """One line for the log."""
+        per = max(self.chunks, 1)
+        driver = (self.pack_seconds + self.join_seconds) / per
+        return (f"{self.chunks} chunks, {self.frames} frames; per chunk: worker {self.worker_seconds / per:.2f} s, "
+                f"driver {driver:.3f} s, sent {self.sent_bytes / per / 1e3:.0f} kB, "
+                f"received {self.received_bytes / per / 1e3:.0f} kB; planning {self.plan_seconds:.2f} s")
+
+
 async def run_cluster_jobs(
     engine: Engine,
     jobs: list[Job],
@@ -82,19 +107,23 @@ async def run_cluster_jobs(
     progress: Progress | None = None,
     keep_going: bool = True,
     notify: Callable[[str], None] | None = None,
+    stats: ClusterStats | None = None,
 ) -> list[FileOutcome]:
     """Convert ``jobs`` on Ray; outcomes in the order of ``jobs``.
 
     ``engine`` (started) embeds the styles and stylizes still images here; ``notify`` gets
-    one line per worker backend seen. Cancellation (Ctrl-C) cancels every chunk and leaves no
-    output but the files already finished.
+    one line per worker backend seen; ``stats`` (if given) is filled in. Cancellation (Ctrl-C)
+    cancels every chunk and leaves no output but the files already finished.
     """
     cluster = await asyncio.to_thread(connect, options.address, options.verbose)
     try:
         cluster.check_fits(options.cpus_per_worker, options.gpus_per_worker)
         run = _ClusterRun(cluster, engine, recipe, size, settings or EncoderSettings(), backend, options,
-                          progress or Progress(), notify or (lambda line: None))
-        return await run.all(jobs, keep_going)
+                          progress or Progress(), notify or (lambda line: None), stats or ClusterStats())
+        try:
+            return await run.all(jobs, keep_going)
+        finally:
+            logger.info("cluster: %s", run.stats.summary())
     finally:
         await asyncio.shield(asyncio.to_thread(cluster.close))
 
@@ -104,8 +133,9 @@ class _ClusterRun:
 
     def __init__(self, cluster: Cluster, engine: Engine, recipe: StyleRecipe, size: ProcessingSize,
                  settings: EncoderSettings, backend: BackendOptions, options: ClusterOptions, progress: Progress,
-                 notify: Callable[[str], None]) -> None:
+                 notify: Callable[[str], None], stats: ClusterStats) -> None:
         ray = cluster.ray
+        self.stats = stats
         self.ray = ray
         self.engine, self.recipe, self.size, self.settings = engine, recipe, size, settings
         self.options, self.progress, self.notify = options, progress, notify
@@ -163,14 +193,18 @@ class _ClusterRun:
         async with self.active_files:
             started = time.perf_counter()
             try:
-                plan = await asyncio.to_thread(plan_video, job.source, self.options.chunk_seconds, files, self.slots)
+                with self._timed("plan_seconds"):
+                    plan = await asyncio.to_thread(plan_video, job.source, self.options.chunk_seconds, files,
+                                                   self.slots)
                 self.progress.start_file(job, plan.info)
                 style = await self._style_for(job)
                 joiner = ChunkJoiner(job.source, job.destination, plan.info, self.settings)
-                await joiner.open()
+                with self._timed("join_seconds"):
+                    await joiner.open()
                 try:
                     await self._chunks(job, plan, style, joiner)
-                    await joiner.finish()
+                    with self._timed("join_seconds"):
+                        await joiner.finish()
                 except BaseException:
                     await asyncio.shield(joiner.abort())
                     raise
@@ -198,7 +232,12 @@ class _ClusterRun:
         async def submit() -> None:
             inputs = chunk_inputs(plan)
             try:
-                async for chunk in inputs:
+                while True:
+                    with self._timed("pack_seconds"):
+                        chunk = await anext(inputs, None)
+                    if chunk is None:
+                        break
+                    self.stats.sent_bytes += len(chunk.data)
                     await self.window.acquire()
                     self._chunk_keys += 1
                     task = ChunkTask(f"{self._chunk_keys}", style, self.size, encoder, self.backend)
@@ -217,7 +256,12 @@ class _ClusterRun:
                 # the worker's own last report may still be on its way: the final count comes from here
                 self.counter.report.remote(key, result.frames)
                 self._report_backend(result)
-                await joiner.append(result)
+                self.stats.chunks += 1
+                self.stats.frames += result.frames
+                self.stats.worker_seconds += result.seconds
+                self.stats.received_bytes += sum(len(p.data) for p in result.packets)
+                with self._timed("join_seconds"):
+                    await joiner.append(result)
                 in_flight.remove(ref)
                 self.window.release()
             await producer
@@ -254,6 +298,15 @@ class _ClusterRun:
                 self._style = await self.engine.styles.resolve(self.recipe)
             return self._style
         return await self.engine.styles.resolve(self.recipe, content=(await first_frame(job.source)).image)
+
+    @contextlib.contextmanager
+    def _timed(self, field: str) -> Iterator[None]:
+        """Add the block's wall time to ``stats.<field>``."""
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            setattr(self.stats, field, getattr(self.stats, field) + time.perf_counter() - started)
 
     def _report_backend(self, result: EncodedChunk) -> None:
         host = result.worker.split(" pid ")[0]

@@ -12,6 +12,7 @@ import av
 import pytest
 
 from streamer.cli import main
+from streamer.cluster import ClusterOptions
 from streamer.cluster.chunks import PacketInfo, VideoPlan, auto_chunk_seconds, chunk_inputs, plan_video, split_points
 from streamer.cluster.connect import parse_address
 from streamer.cluster.job import first_frame
@@ -260,3 +261,15 @@ def test_frame_counter_when_a_chunk_is_retried_counts_its_frames_once() -> None:
     assert counter.total() == 17
     counter.report("a", 20)
     assert counter.total() == 25
+
+
+@pytest.mark.parametrize(("backend", "gpus", "expected"), [
+    (Backend.AUTO, 0.0, Backend.CPU),  # a worker holding no GPU does not take one
+    (Backend.AUTO, 1.0, Backend.AUTO),  # a GPU worker uses it when it really runs, else says why
+    (Backend.GPU, 0.5, Backend.GPU),
+    (Backend.CPU, 1.0, Backend.CPU),
+])
+def test_worker_backend_when_workers_hold_gpus_or_not(backend: Backend, gpus: float, expected: Backend) -> None:
+    options = ClusterOptions(cpus_per_worker=1.5, gpus_per_worker=gpus)
+    chosen = options.worker_backend(BackendOptions(backend, threads=8, gpu_delegate="lib.so"))
+    assert chosen == BackendOptions(expected, threads=2, gpu_delegate="lib.so")

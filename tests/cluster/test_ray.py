@@ -206,6 +206,17 @@ def test_convert_ray_when_one_file_is_bad_reports_it_and_finishes_the_others(
     assert len(decoded(out / "good.mp4").pts) == 20 and not leftovers(tmp_path)
 
 
+def test_convert_ray_when_no_node_can_hold_a_worker_says_so_before_any_output(
+        ray_cluster: dict[str, Any], module_style: list[str], tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    source = make_clip(tmp_path / "in.mp4", frames=5)
+    assert convert(source, "-o", tmp_path / "out.mp4", *module_style, "--ray", "--ray-gpus-per-worker", "1") == 1
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err == ("streamer: error: no Ray node has 1 CPUs and 1 GPUs for one worker: lower "
+                   "--ray-cpus-per-worker/--ray-gpus-per-worker")
+    assert not (tmp_path / "out.mp4").exists() and not leftovers(tmp_path)
+
+
 @pytest.fixture(autouse=True)
 def _no_chunks_left_running() -> Iterator[None]:
     yield
