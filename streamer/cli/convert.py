@@ -67,7 +67,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--stop-on-error", action="store_true",
                         help="stop at the first file that fails (default: report it and go on)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    cluster = parser.add_argument_group("cluster (Ray; pip install 'streamer[ray]')")
+    cluster = parser.add_argument_group("cluster (Ray: the 'ray' extra)")
     cluster.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
                          help="convert on Ray: alone, a private local instance (or $STREAMER_RAY_ADDRESS); "
                               "'auto' or ray://host:10001 joins a running cluster. Put it after the inputs "

@@ -1,7 +1,7 @@
 """Connecting to Ray: a private local instance on loopback, or an existing cluster.
 
-Ray is an optional dependency (``pip install 'streamer[ray]'``); it is imported only here and
-only when a cluster conversion starts.
+Ray is an optional dependency (the ``ray`` extra); it is imported only here and only when a
+cluster conversion starts.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from types import ModuleType
 from typing import Any
 
 from ..errors import ClusterError, ConfigError
+from ..extras import install_hint
 
 __all__ = ["ADDRESS_ENV", "Cluster", "connect", "import_ray", "parse_address"]
 
@@ -31,7 +32,7 @@ def import_ray() -> ModuleType:
     try:
         import ray
     except ImportError as exc:
-        raise ConfigError("--ray needs Ray, which is not installed: pip install 'streamer[ray]'") from exc
+        raise ConfigError(f"--ray needs Ray, which is not installed: {install_hint('ray')}") from exc
     return ray
 
 

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from ..config import Backend, ProcessingSize
-from ..convert.batch import FileOutcome, Progress, run_jobs
+from ..convert.batch import FileOutcome, Progress, recording_failure, run_jobs
 from ..convert.plan import Job
 from ..engine import Engine
 from ..errors import ClusterError, ConfigError, DecodeError, StreamerError
@@ -192,7 +192,7 @@ class _ClusterRun:
         outcome = FileOutcome(job, ok=False)
         async with self.active_files:
             started = time.perf_counter()
-            try:
+            with recording_failure(outcome, self.progress, keep_going):
                 with self._timed("plan_seconds"):
                     plan = await asyncio.to_thread(plan_video, job.source, self.options.chunk_seconds, files,
                                                    self.slots)
@@ -209,15 +209,9 @@ class _ClusterRun:
                     await asyncio.shield(joiner.abort())
                     raise
                 outcome.ok, outcome.frames, outcome.notices = True, joiner.frames, joiner.notices
-            except StreamerError as exc:
-                outcome.error = str(exc)
-                if not keep_going:
-                    raise
-            except asyncio.CancelledError:
-                outcome.error = "interrupted"
-                self.progress.end_file(outcome)
-                raise
             outcome.seconds = time.perf_counter() - started
+        for notice in outcome.notices:
+            logger.warning("%s: %s", job.source.name, notice)
         self.progress.end_file(outcome)
         return outcome
 

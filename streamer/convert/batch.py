@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from ..config import ProcessingSize
@@ -18,7 +20,7 @@ from .image import convert_image
 from .plan import Job
 from .video import convert_video
 
-__all__ = ["FileOutcome", "Progress", "run_jobs"]
+__all__ = ["FileOutcome", "Progress", "recording_failure", "run_jobs"]
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +54,23 @@ class Progress:
         """A file ended, well or not."""
 
 
+@contextlib.contextmanager
+def recording_failure(outcome: FileOutcome, progress: Progress, keep_going: bool) -> Iterator[None]:
+    """Record an error in the block as ``outcome``'s (raised again unless ``keep_going``);
+    a cancellation marks the file interrupted and ends it on ``progress``."""
+    try:
+        yield
+    except StreamerError as exc:
+        outcome.error = str(exc)
+        if not keep_going or isinstance(exc, EngineClosedError):  # no engine: no file can go on
+            progress.end_file(outcome)
+            raise
+    except asyncio.CancelledError:
+        outcome.error = "interrupted"
+        progress.end_file(outcome)
+        raise
+
+
 async def run_jobs(engine: Engine, jobs: list[Job], recipe: StyleRecipe, size: ProcessingSize,
                    settings: EncoderSettings | None = None, progress: Progress | None = None,
                    keep_going: bool = True, video_stream: int | None = None) -> list[FileOutcome]:
@@ -65,7 +84,7 @@ async def run_jobs(engine: Engine, jobs: list[Job], recipe: StyleRecipe, size: P
     for job in jobs:
         started = time.perf_counter()
         outcome = FileOutcome(job, ok=False)
-        try:
+        with recording_failure(outcome, progress, keep_going):
             if job.is_image:
                 progress.start_file(job, None)
                 outcome.notices = await convert_image(engine, job.source, job.destination, recipe, size)
@@ -77,15 +96,6 @@ async def run_jobs(engine: Engine, jobs: list[Job], recipe: StyleRecipe, size: P
                                              on_frame=progress.advance, video_stream=video_stream)
                 outcome.frames, outcome.notices, outcome.damage = result.frames, result.notices, result.damage
             outcome.ok = True
-        except StreamerError as exc:
-            outcome.error = str(exc)
-            if not keep_going or isinstance(exc, EngineClosedError):  # no engine: no file can go on
-                progress.end_file(outcome)
-                raise
-        except asyncio.CancelledError:
-            outcome.error = "interrupted"
-            progress.end_file(outcome)
-            raise
         outcome.seconds = time.perf_counter() - started
         for notice in outcome.notices:
             logger.warning("%s: %s", job.source.name, notice)

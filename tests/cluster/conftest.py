@@ -66,9 +66,9 @@ def leftovers(folder: Path) -> list[str]:
     return [p.name for p in folder.rglob("*") if ".partial-" in p.name]
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def style(any_model: str, tmp_path_factory: pytest.TempPathFactory) -> list[str]:
-    """Style options valid for the model in use (a built-in name, or an image file)."""
+    """Style options valid for the model in use (a built-in name, or an image file): ``--model M --style S``."""
     from streamer.inference.catalog import find_model_set
     from streamer.styles import load_builtin_styles
 

@@ -35,26 +35,12 @@ CHUNK_TASK = "ray::run_chunk"
 
 
 @pytest.fixture(scope="module")
-def module_style(any_model: str, tmp_path_factory: pytest.TempPathFactory) -> list[str]:
-    """Style options for the model in use, shared by the module's tests."""
-    from streamer.inference.catalog import find_model_set
-    from streamer.styles import load_builtin_styles
-
-    names = load_builtin_styles(find_model_set(any_model).styles_file)
-    if names:
-        return ["--model", any_model, "--style", next(iter(names))]
-    spec = tmp_path_factory.mktemp("style") / "style.png"
-    Image.fromarray(pattern_frame(4, 256, 256)).save(spec)
-    return ["--model", any_model, "--style", str(spec)]
-
-
-@pytest.fixture(scope="module")
-def long_clip(tmp_path_factory: pytest.TempPathFactory, module_style: list[str]) -> tuple[Path, Decoded]:
+def long_clip(tmp_path_factory: pytest.TempPathFactory, style: list[str]) -> tuple[Path, Decoded]:
     """A 20 s clip with audio and a keyframe every second, and its single-process conversion."""
     folder = tmp_path_factory.mktemp("long")
     source = make_clip(folder / "clip20.mp4", frames=200, fps=10, keyframe_every=10, audio="aac")
     single = folder / "single.mp4"
-    assert convert(source, "-o", single, *module_style) == 0
+    assert convert(source, "-o", single, *style) == 0
     return source, decoded(single)
 
 
@@ -73,11 +59,11 @@ def chunk_processes() -> list[int]:
 
 
 def test_convert_ray_when_a_20s_clip_runs_in_2s_chunks_equals_single_process(
-        ray_cluster: dict[str, Any], long_clip: tuple[Path, Decoded], module_style: list[str], tmp_path: Path,
+        ray_cluster: dict[str, Any], long_clip: tuple[Path, Decoded], style: list[str], tmp_path: Path,
         capsys: pytest.CaptureFixture[str]) -> None:
     source, single = long_clip
     out = tmp_path / "ray.mp4"
-    assert convert(source, "-o", out, *module_style, "--ray", "--chunk-seconds", "2") == 0
+    assert convert(source, "-o", out, *style, "--ray", "--chunk-seconds", "2") == 0
     result = decoded(out)
     assert len(result.pts) == 200 and result.same_as(single)  # frames, pts, durations, audio packets
     assert len(result.keyframes) == 10  # one encoder GOP per chunk
@@ -87,16 +73,16 @@ def test_convert_ray_when_a_20s_clip_runs_in_2s_chunks_equals_single_process(
 
 
 def test_convert_ray_when_a_folder_of_three_clips_converts_each_like_single_process(
-        ray_cluster: dict[str, Any], module_style: list[str], tmp_path: Path,
+        ray_cluster: dict[str, Any], style: list[str], tmp_path: Path,
         capsys: pytest.CaptureFixture[str]) -> None:
     folder, singles, out = tmp_path / "clips", tmp_path / "single", tmp_path / "ray"
     folder.mkdir()
     for i, (frames, suffix) in enumerate([(30, ".mp4"), (45, ".mkv"), (25, ".mp4")]):
         make_clip(folder / f"clip{i}{suffix}", frames=frames, fps=10, keyframe_every=10,
                   audio="aac" if i != 1 else None)
-    assert convert(folder, "-o", singles, *module_style) == 0
+    assert convert(folder, "-o", singles, *style) == 0
     capsys.readouterr()
-    assert convert(folder, "-o", out, *module_style, "--ray") == 0
+    assert convert(folder, "-o", out, *style, "--ray") == 0
     printed = capsys.readouterr().out
     assert "3 converted, 0 failed" in printed
     for name in ("clip0.mp4", "clip1.mkv", "clip2.mp4"):
@@ -105,7 +91,7 @@ def test_convert_ray_when_a_folder_of_three_clips_converts_each_like_single_proc
 
 
 def test_convert_ray_when_a_worker_is_killed_mid_chunk_retries_it_and_the_output_is_equal(
-        ray_cluster: dict[str, Any], long_clip: tuple[Path, Decoded], module_style: list[str], tmp_path: Path) -> None:
+        ray_cluster: dict[str, Any], long_clip: tuple[Path, Decoded], style: list[str], tmp_path: Path) -> None:
     source, single = long_clip
     out = tmp_path / "ray.mp4"
     killed: list[int] = []
@@ -134,10 +120,10 @@ def test_convert_ray_when_a_worker_is_killed_mid_chunk_retries_it_and_the_output
             self.advanced += frames
 
     async def run(progress: Recorder) -> list[FileOutcome]:
-        engine = Engine.create(module_style[1], BackendOptions(Backend.CPU, 1))
+        engine = Engine.create(style[1], BackendOptions(Backend.CPU, 1))
         await engine.start()
         try:
-            recipe = StyleRecipe.of(module_style[3])
+            recipe = StyleRecipe.of(style[3])
             return await run_cluster_jobs(engine, [Job(source, out)], recipe, ProcessingSize.parse("96"),
                                           EncoderSettings(crf=0), BackendOptions(Backend.CPU),
                                           ClusterOptions(chunk_seconds=5), progress)
@@ -161,12 +147,12 @@ def test_convert_ray_when_a_worker_is_killed_mid_chunk_retries_it_and_the_output
 
 
 def test_convert_ray_when_interrupted_cancels_the_chunks_and_leaves_nothing(
-        ray_cluster: dict[str, Any], long_clip: tuple[Path, Decoded], module_style: list[str], tmp_path: Path) -> None:
+        ray_cluster: dict[str, Any], long_clip: tuple[Path, Decoded], style: list[str], tmp_path: Path) -> None:
     source, _ = long_clip
     out = tmp_path / "out.mp4"
     # a second driver process joins the module's cluster, as `--ray host:port` does on a real one
     proc = subprocess.Popen(
-        [sys.executable, "-m", "streamer", "convert", str(source), "-o", str(out), *module_style, "--size", "96",
+        [sys.executable, "-m", "streamer", "convert", str(source), "-o", str(out), *style, "--size", "96",
          "--ray", ray_cluster["address"], "--chunk-seconds", "2"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"})
@@ -190,7 +176,7 @@ def test_convert_ray_when_interrupted_cancels_the_chunks_and_leaves_nothing(
 
 
 def test_convert_ray_when_one_file_is_bad_reports_it_and_finishes_the_others(
-        ray_cluster: dict[str, Any], module_style: list[str], tmp_path: Path,
+        ray_cluster: dict[str, Any], style: list[str], tmp_path: Path,
         capsys: pytest.CaptureFixture[str]) -> None:
     folder, out = tmp_path / "in", tmp_path / "out"
     folder.mkdir()
@@ -198,7 +184,7 @@ def test_convert_ray_when_one_file_is_bad_reports_it_and_finishes_the_others(
     make_clip(folder / "good2.mkv", frames=15, audio=None)
     (folder / "bad.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42 this is not a video")
     Image.fromarray(pattern_frame(0, 40, 40)).save(folder / "pic.png")
-    assert convert(folder, "-o", out, *module_style, "--ray") == 1
+    assert convert(folder, "-o", out, *style, "--ray") == 1
     printed = capsys.readouterr()
     assert "failed  " in printed.out and "bad.mp4" in printed.out and "3 converted, 1 failed" in printed.out
     assert "streamer: error: " in printed.err and "Traceback" not in printed.err
@@ -207,10 +193,10 @@ def test_convert_ray_when_one_file_is_bad_reports_it_and_finishes_the_others(
 
 
 def test_convert_ray_when_no_node_can_hold_a_worker_says_so_before_any_output(
-        ray_cluster: dict[str, Any], module_style: list[str], tmp_path: Path,
+        ray_cluster: dict[str, Any], style: list[str], tmp_path: Path,
         capsys: pytest.CaptureFixture[str]) -> None:
     source = make_clip(tmp_path / "in.mp4", frames=5)
-    assert convert(source, "-o", tmp_path / "out.mp4", *module_style, "--ray", "--ray-gpus-per-worker", "1") == 1
+    assert convert(source, "-o", tmp_path / "out.mp4", *style, "--ray", "--ray-gpus-per-worker", "1") == 1
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert err == ("streamer: error: no Ray node has 1 CPUs and 1 GPUs for one worker: lower "
                    "--ray-cpus-per-worker/--ray-gpus-per-worker")
