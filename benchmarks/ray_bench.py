@@ -56,7 +56,8 @@ class Row:
     speedup: float = 1.0
     chunks: int = 0
     worker_s_per_chunk: float = 0.0
-    driver_s_per_chunk: float = 0.0
+    pack_s_per_chunk: float = 0.0
+    join_s_per_chunk: float = 0.0
     sent_kb_per_chunk: float = 0.0
     received_kb_per_chunk: float = 0.0
 
@@ -131,7 +132,7 @@ async def measure(args: argparse.Namespace, work: Path) -> tuple[list[Row], floa
                 per = max(stats.chunks, 1)
                 rows.append(Row(label, f"--ray, {workers} worker{'s' if workers > 1 else ''}", frames, seconds,
                                 frames / seconds, single.seconds / seconds, stats.chunks, stats.worker_seconds / per,
-                                (stats.pack_seconds + stats.join_seconds) / per, stats.sent_bytes / per / 1e3,
+                                stats.pack_seconds / per, stats.join_seconds / per, stats.sent_bytes / per / 1e3,
                                 stats.received_bytes / per / 1e3))
     finally:
         ray.shutdown()
@@ -139,11 +140,14 @@ async def measure(args: argparse.Namespace, work: Path) -> tuple[list[Row], floa
 
 
 def table(rows: list[Row]) -> str:
-    lines = ["| inputs | mode | frames | seconds | fps | speed-up | chunks | worker s/chunk | driver s/chunk "
-             "| sent kB/chunk | received kB/chunk |", "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = ["| inputs | mode | frames | seconds | fps | speed-up | chunks | worker s/chunk | pack s/chunk "
+             "| join s/chunk | sent kB/chunk | received kB/chunk |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
-        extra = (f"{r.chunks} | {r.worker_s_per_chunk:.2f} | {r.driver_s_per_chunk:.3f} | {r.sent_kb_per_chunk:.0f} "
-                 f"| {r.received_kb_per_chunk:.0f}") if r.chunks else "– | – | – | – | –"
+        extra = " | ".join(["–"] * 6)
+        if r.chunks:
+            extra = (f"{r.chunks} | {r.worker_s_per_chunk:.2f} | {r.pack_s_per_chunk:.3f} | {r.join_s_per_chunk:.3f} "
+                     f"| {r.sent_kb_per_chunk:.0f} | {r.received_kb_per_chunk:.0f}")
         lines.append(f"| {r.inputs} | {r.mode} | {r.frames} | {r.seconds:.1f} | {r.fps:.1f} | {r.speedup:.2f} "
                      f"| {extra} |")
     return "\n".join(lines)

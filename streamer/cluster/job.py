@@ -317,9 +317,14 @@ class _ClusterRun:
             self._shown = total
 
     async def _poll_progress(self) -> None:
+        """Show the frames done every :data:`POLL_EVERY` seconds; without the counter, say so and stop."""
         while True:
             await asyncio.sleep(POLL_EVERY)
-            await self._advance_progress()
+            try:
+                await self._advance_progress()
+            except self.ray.exceptions.RayError as exc:  # the conversion goes on; only the bar stops
+                logger.warning("progress is not shown any more: %s", type(exc).__name__)
+                return
 
 
 async def first_frame(source: Path) -> Frame:
