@@ -94,12 +94,23 @@ class _TotalBar(Progress):
 
     def start_file(self, job: Job, info: VideoInfo | None) -> None:
         if self._bar is not None:
-            self._bar.total += (info.frames or 0) if info else 1
-            self._bar.refresh()
+            total = self._bar.total + ((info.frames or 0) if info else 1)
+            if self._bar.n == 0:  # the clock starts with the first file, not with Ray's start-up
+                self._bar.reset(total)
+            else:
+                self._bar.total = total
+                self._bar.refresh()
 
     def advance(self, frames: int = 1) -> None:
         if self._bar is not None:
             self._bar.update(frames)
+
+    def note(self, line: str) -> None:
+        """Print ``line`` on stderr above the bar."""
+        if self._bar is not None:
+            self._bar.write(f"streamer: {line}", file=sys.stderr)
+        else:
+            print(f"streamer: {line}", file=sys.stderr)
 
     def close(self) -> None:
         if self._bar is not None:
@@ -176,7 +187,7 @@ async def _convert(args: argparse.Namespace) -> int:
             try:
                 outcomes = await run_cluster_jobs(engine, jobs, recipe, size, settings,
                                                   backend_options(args, args.threads), cluster, bar, keep_going,
-                                                  notify=_notify)
+                                                  notify=bar.note)
             finally:
                 bar.close()
     finally:
@@ -211,10 +222,6 @@ async def _convert_until_stopped(args: argparse.Namespace) -> int:
     finally:
         for signum in installed:
             loop.remove_signal_handler(signum)
-
-
-def _notify(line: str) -> None:
-    print(f"streamer: {line}", file=sys.stderr)
 
 
 def _cluster_options(args: argparse.Namespace) -> ClusterOptions | None:
