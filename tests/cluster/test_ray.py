@@ -4,6 +4,7 @@ equal to a single-process convert, a folder, a worker killed mid-chunk, Ctrl-C, 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
@@ -95,12 +96,15 @@ def test_convert_ray_when_a_worker_is_killed_mid_chunk_retries_it_and_the_output
     source, single = long_clip
     out = tmp_path / "ray.mp4"
     killed: list[int] = []
+    sizes: set[int] = set()  # sizes of the output whenever it was seen during the run
     stop = threading.Event()
 
     def kill_one_worker() -> None:
-        while not stop.is_set() and not killed:
+        while not stop.is_set():
             running = chunk_processes()
-            if running:
+            with contextlib.suppress(FileNotFoundError):
+                sizes.add(out.stat().st_size)
+            if running and not killed:
                 time.sleep(0.2)  # well inside the chunk
                 try:
                     os.kill(running[0], signal.SIGKILL)
@@ -139,6 +143,7 @@ def test_convert_ray_when_a_worker_is_killed_mid_chunk_retries_it_and_the_output
         stop.set()
         killer.join()
     assert killed, "no chunk was seen running"
+    assert sizes <= {out.stat().st_size}, "the output was seen before it was complete"
     assert outcome.ok and outcome.frames == 200
     assert decoded(out).same_as(single)
     # progress counted every frame once, though the killed chunk ran twice
