@@ -14,21 +14,18 @@ import logging
 import math
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
-from ..config import Backend, ProcessingSize
+from ..config import Backend, CpuPrecision, Precision, ProcessingSize
 from ..convert.batch import FileOutcome, Progress, recording_failure, run_jobs
 from ..convert.plan import Job
 from ..engine import Engine
-from ..errors import ClusterError, ConfigError, DecodeError, StreamerError
-from ..frames import Frame
-from ..inference.backends import BackendOptions
+from ..errors import ClusterError, ConfigError, StreamerError
+from ..inference.backends import BackendOptions, BackendReport
 from ..sinks.file import EncoderSettings
-from ..sources.media import MediaReader
 from ..styles import StyleRecipe
 from .chunks import VideoPlan, chunk_inputs, plan_video
 from .connect import Cluster, connect
@@ -37,7 +34,7 @@ from .models import ModelPackage
 from .progress import FrameCounter
 from .worker import ChunkTask, EncodedChunk, EncoderSpec, run_chunk
 
-__all__ = ["ClusterOptions", "ClusterStats", "first_frame", "run_cluster_jobs"]
+__all__ = ["ClusterOptions", "ClusterStats", "run_cluster_jobs"]
 
 logger = logging.getLogger(__name__)
 
@@ -66,12 +63,19 @@ class ClusterOptions:
         if self.chunk_seconds is not None and self.chunk_seconds < 0:
             raise ConfigError("--chunk-seconds must not be negative")
 
-    def worker_backend(self, requested: BackendOptions) -> BackendOptions:
-        """Workers use as many inference threads as CPUs they hold, and the GPU only if they hold one."""
+    def worker_backend(self, requested: BackendOptions, driver: BackendReport | None = None) -> BackendOptions:
+        """What workers run: as many inference threads as CPUs they hold, the GPU only if they
+        hold one, and on the CPU one precision for every chunk (the one asked, else the one the
+        driver's engine measured faster, else float), so chunks from different machines match."""
         backend = requested.backend
         if self.gpus_per_worker == 0 and backend is Backend.AUTO:
             backend = Backend.CPU
-        return BackendOptions(backend, max(1, math.ceil(self.cpus_per_worker)), requested.gpu_delegate)
+        precision = requested.precision
+        if precision is CpuPrecision.AUTO:  # the driver's measured choice; float if it measured none
+            measured = driver is not None and driver.backend is Backend.CPU and driver.precision is Precision.INT8
+            precision = CpuPrecision.INT8 if measured else CpuPrecision.FLOAT
+        return replace(requested, backend=backend, threads=max(1, math.ceil(self.cpus_per_worker)),
+                       precision=precision)
 
 
 @dataclass
@@ -139,7 +143,7 @@ class _ClusterRun:
         self.ray = ray
         self.engine, self.recipe, self.size, self.settings = engine, recipe, size, settings
         self.options, self.progress, self.notify = options, progress, notify
-        self.backend = options.worker_backend(backend)
+        self.backend = options.worker_backend(backend, engine.report)
         self.slots = cluster.slots(options.cpus_per_worker, options.gpus_per_worker)
         self.window = asyncio.Semaphore(2 * self.slots)  # chunks submitted and not yet joined
         self.active_files = asyncio.Semaphore(2 * self.slots)
@@ -148,7 +152,7 @@ class _ClusterRun:
         self.task = ray.remote(run_chunk).options(
             num_cpus=options.cpus_per_worker, num_gpus=options.gpus_per_worker, max_retries=options.retries,
             retry_exceptions=False)
-        self._style: np.ndarray | None = None
+        self._embeddings: dict[str, np.ndarray] | None = None
         self._reported: set[str] = set()
         self._chunk_keys = 0
         self._shown = 0  # frames already passed to the progress display
@@ -193,16 +197,17 @@ class _ClusterRun:
         async with self.active_files:
             started = time.perf_counter()
             with recording_failure(outcome, self.progress, keep_going):
+                # at strength below 1 the content's own embedding follows the whole file: not cut
+                seconds = 0.0 if self.recipe.needs_content else self.options.chunk_seconds
                 with self._timed("plan_seconds"):
-                    plan = await asyncio.to_thread(plan_video, job.source, self.options.chunk_seconds, files,
-                                                   self.slots)
+                    plan = await asyncio.to_thread(plan_video, job.source, seconds, files, self.slots)
                 self.progress.start_file(job, plan.info)
-                style = await self._style_for(job)
+                embeddings = await self._style_embeddings()
                 joiner = ChunkJoiner(job.source, job.destination, plan.info, self.settings)
                 with self._timed("join_seconds"):
                     await joiner.open()
                 try:
-                    await self._chunks(job, plan, style, joiner)
+                    await self._chunks(job, plan, embeddings, joiner)
                     with self._timed("join_seconds"):
                         await joiner.finish()
                 except BaseException:
@@ -215,7 +220,8 @@ class _ClusterRun:
         self.progress.end_file(outcome)
         return outcome
 
-    async def _chunks(self, job: Job, plan: VideoPlan, style: np.ndarray, joiner: ChunkJoiner) -> None:
+    async def _chunks(self, job: Job, plan: VideoPlan, embeddings: dict[str, np.ndarray],
+                      joiner: ChunkJoiner) -> None:
         """Submit the chunks of ``plan`` (within the window) and join their results in order."""
         info = plan.info
         encoder = EncoderSpec(job.destination.name, info.width, info.height, info.time_base, info.rate,
@@ -234,7 +240,7 @@ class _ClusterRun:
                     self.stats.sent_bytes += len(chunk.data)
                     await self.window.acquire()
                     self._chunk_keys += 1
-                    task = ChunkTask(f"{self._chunk_keys}", style, self.size, encoder, self.backend)
+                    task = ChunkTask(f"{self._chunk_keys}", self.recipe, embeddings, self.size, encoder, self.backend)
                     ref = self.task.remote(task, chunk, self.model, self.counter)
                     in_flight.append(ref)
                     submitted.put_nowait((ref, task.key))
@@ -285,13 +291,11 @@ class _ClusterRun:
             raise ClusterError(f"{job.source.name}: {type(exc).__name__}: {str(exc).splitlines()[0]}") from exc
         return result
 
-    async def _style_for(self, job: Job) -> np.ndarray:
-        """The embedding for ``job``: once per run, or from its first frame at strength below 1."""
-        if not self.recipe.needs_content:
-            if self._style is None:
-                self._style = await self.engine.styles.resolve(self.recipe)
-            return self._style
-        return await self.engine.styles.resolve(self.recipe, content=(await first_frame(job.source)).image)
+    async def _style_embeddings(self) -> dict[str, np.ndarray]:
+        """The embedding of each style the recipe names, computed once for the whole run."""
+        if self._embeddings is None:
+            self._embeddings = {name: await self.engine.styles.embedding(name) for name in self.recipe.styles}
+        return self._embeddings
 
     @contextlib.contextmanager
     def _timed(self, field: str) -> Iterator[None]:
@@ -325,18 +329,3 @@ class _ClusterRun:
             except self.ray.exceptions.RayError as exc:  # the conversion goes on; only the bar stops
                 logger.warning("progress is not shown any more: %s", type(exc).__name__)
                 return
-
-
-async def first_frame(source: Path) -> Frame:
-    """The first decoded frame of ``source`` (for its content embedding at strength below 1)."""
-    reader = MediaReader(source)
-    try:
-        await asyncio.to_thread(reader.open)
-        reader.start(others=False)
-        async for item in reader.items():
-            if isinstance(item, Frame):
-                return item
-    finally:
-        await asyncio.shield(asyncio.to_thread(reader.close))
-    raise DecodeError(f"{source.name} has no video frames")
-

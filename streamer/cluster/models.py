@@ -16,23 +16,30 @@ __all__ = ["ModelPackage"]
 
 @dataclass(frozen=True)
 class ModelPackage:
-    """The transform files of one model set (workers never run the style predictor).
+    """The files of one model set a worker runs: the transforms, and the style predictor (for
+    the content's own embedding at strength below 1; style images are embedded by the driver).
 
     :param files: file name -> bytes.
     :param transforms: precision (``int8``/``fp16``) -> file name.
+    :param predictor: the predictor's file name, if the set has one.
     """
 
     name: str
     size_multiple: int
     files: dict[str, bytes]
     transforms: dict[str, str]
+    predictor: str | None = None
 
     @classmethod
     def of(cls, model_set: ModelSet) -> ModelPackage:
-        """Read the transform files of ``model_set``."""
+        """Read the files of ``model_set``."""
         transforms = {precision.value: path.name for precision, path in model_set.transforms.items()}
-        files = {path.name: path.read_bytes() for path in model_set.transforms.values()}
-        return cls(model_set.name, model_set.size_multiple, files, transforms)
+        paths = list(model_set.transforms.values())
+        if model_set.predictor is not None:
+            paths.append(model_set.predictor)
+        files = {path.name: path.read_bytes() for path in paths}
+        predictor = model_set.predictor.name if model_set.predictor is not None else None
+        return cls(model_set.name, model_set.size_multiple, files, transforms, predictor)
 
     @property
     def digest(self) -> str:
@@ -58,10 +65,11 @@ class ModelPackage:
         try:
             for name, data in self.files.items():
                 (staging / name).write_bytes(data)
-            manifest = {"format": 1, "default": self.name, "models": {self.name: {
-                "transform": self.transforms, "size_multiple": self.size_multiple,
-                "sha256": {name: hashlib.sha256(data).hexdigest() for name, data in self.files.items()},
-            }}}
+            entry = {"transform": self.transforms, "size_multiple": self.size_multiple,
+                     "sha256": {name: hashlib.sha256(data).hexdigest() for name, data in self.files.items()}}
+            if self.predictor is not None:
+                entry["predictor"] = self.predictor
+            manifest = {"format": 1, "default": self.name, "models": {self.name: entry}}
             (staging / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
             os.replace(staging, target)
         except OSError:

@@ -31,6 +31,7 @@ from ..frames import Frame
 from ..inference.backends import BackendOptions
 from ..sinks.file import EncodedPacket, EncoderSettings, add_video_stream, encode_video_frame
 from ..sources.media import MediaReader
+from ..styles import StyleRecipe
 from .chunks import ChunkInput
 from .models import ModelPackage
 
@@ -57,13 +58,22 @@ class EncoderSpec:
 
 @dataclass(frozen=True)
 class ChunkTask:
-    """Everything but the video a worker needs for one chunk."""
+    """Everything but the video a worker needs for one chunk.
+
+    The recipe's style names come with their embeddings, computed once by the driver; the
+    worker's stream composes them (mix, strength) exactly as a single-process conversion does.
+    """
 
     key: str  #: progress key, unique per chunk of the job
-    style: np.ndarray
+    recipe: StyleRecipe
+    embeddings: dict[str, np.ndarray]  #: each of ``recipe.styles`` -> its embedding
     size: ProcessingSize
     encoder: EncoderSpec
     backend: BackendOptions
+
+    async def lookup(self, name: str) -> np.ndarray:
+        """The embedding of one of the recipe's style names (the stream's style lookup)."""
+        return self.embeddings[name]
 
 
 @dataclass
@@ -127,8 +137,8 @@ async def stylize_chunk(engine: Engine, task: ChunkTask, chunk: ChunkInput,
     memory.name = chunk.name
     reader = MediaReader(memory)
     encoder = ChunkEncoder(task.encoder)
-    stream = engine.open_stream(f"chunk:{task.key}", QueuePolicy.LOSSLESS, capacity=3, size=task.size)
-    stream.style = task.style
+    stream = engine.open_stream(f"chunk:{task.key}", QueuePolicy.LOSSLESS, capacity=3, size=task.size,
+                                lookup=task.lookup)
     positions: set[int] = set()
     done = 0
     last_report = time.monotonic()
@@ -143,6 +153,7 @@ async def stylize_chunk(engine: Engine, task: ChunkTask, chunk: ChunkInput,
             report(done)
 
     try:
+        await stream.set_style(task.recipe)
         await asyncio.to_thread(reader.open)
         reader.start()
         pending: deque[Future[Frame]] = deque()

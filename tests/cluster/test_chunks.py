@@ -15,15 +15,14 @@ from streamer.cli import main
 from streamer.cluster import ClusterOptions
 from streamer.cluster.chunks import PacketInfo, VideoPlan, auto_chunk_seconds, chunk_inputs, plan_video, split_points
 from streamer.cluster.connect import parse_address
-from streamer.cluster.job import first_frame
 from streamer.cluster.join import ChunkJoiner, fit_dts
 from streamer.cluster.models import ModelPackage
 from streamer.cluster.progress import FrameCounter
 from streamer.cluster.worker import ChunkTask, EncoderSpec, stylize_chunk
-from streamer.config import Backend, ProcessingSize
+from streamer.config import Backend, CpuPrecision, Precision, ProcessingSize
 from streamer.engine import Engine
 from streamer.errors import ConfigError, SinkError
-from streamer.inference.backends import BackendOptions
+from streamer.inference.backends import BackendOptions, BackendReport, default_threads
 from streamer.sinks.file import EncodedPacket, EncoderSettings
 from streamer.styles import StyleRecipe
 
@@ -141,23 +140,23 @@ def test_convert_when_cluster_options_come_without_ray_refuses_them(
 async def convert_in_chunks(source: Path, destination: Path, model: str, style: str, seconds: float,
                             models_dir: Path, strength: float = 1.0, crf: int = 0) -> VideoPlan:
     """What ``--ray`` does, with the Ray tasks called one after another here."""
-    driver = Engine.create(model, BackendOptions(Backend.CPU, 1))
+    driver = Engine.create(model, BackendOptions(Backend.CPU, default_threads()))  # as the CLI makes it
     await driver.start()
-    worker = Engine.create(ModelPackage.of(driver.model_set).install(models_dir), BackendOptions(Backend.CPU, 1),
-                           max_batch=1, use_disk_cache=False)
+    backend = ClusterOptions().worker_backend(BackendOptions(Backend.CPU), driver.report)
+    worker = Engine.create(ModelPackage.of(driver.model_set).install(models_dir), backend, max_batch=1,
+                           use_disk_cache=False)
     await worker.start()
     try:
-        plan = plan_video(source, seconds)
         recipe = StyleRecipe.of(style, strength=strength)
-        first = (await first_frame(source)).image if recipe.needs_content else None
-        embedding = await driver.styles.resolve(recipe, content=first)
+        plan = plan_video(source, 0.0 if recipe.needs_content else seconds)
+        embeddings = {name: await driver.styles.embedding(name) for name in recipe.styles}
         info = plan.info
         spec = EncoderSpec(destination.name, info.width, info.height, info.time_base, info.rate,
                            EncoderSettings(crf=crf))
         joiner = ChunkJoiner(source, destination, info, EncoderSettings(crf=crf))
         await joiner.open()
         async for chunk in chunk_inputs(plan):
-            task = ChunkTask(str(chunk.index), embedding, ProcessingSize.parse("96"), spec, BackendOptions(Backend.CPU))
+            task = ChunkTask(str(chunk.index), recipe, embeddings, ProcessingSize.parse("96"), spec, backend)
             await joiner.append(await stylize_chunk(worker, task, chunk))
         await joiner.finish()
         return plan
@@ -240,7 +239,7 @@ def test_chunked_conversion_when_lossy_with_b_frames_and_irregular_times_keeps_e
     assert dts == sorted(set(dts)) and all(d <= p for p, d in packets)
 
 
-def test_chunked_conversion_when_strength_below_one_uses_the_first_frames_content(
+def test_chunked_conversion_when_strength_below_one_sends_the_file_whole_and_blends_as_single_process(
         tmp_path: Path, any_model: str, style: list[str]) -> None:
     from streamer.inference.catalog import find_model_set
 
@@ -249,8 +248,10 @@ def test_chunked_conversion_when_strength_below_one_uses_the_first_frames_conten
     source = make_clip(tmp_path / "in.mp4", frames=30, fps=10, keyframe_every=10, audio=None)
     single, chunked = tmp_path / "single.mp4", tmp_path / "chunked.mp4"
     assert convert(source, "-o", single, *style, "--backend", "cpu", "--strength", "0.5") == 0
-    asyncio.run(convert_in_chunks(source, chunked, any_model, style_name(style), 1.0, tmp_path / "models",
-                                  strength=0.5))
+    plan = asyncio.run(convert_in_chunks(source, chunked, any_model, style_name(style), 1.0, tmp_path / "models",
+                                         strength=0.5))
+    # the content's own embedding is refreshed along the file: the worker's stream does it as one
+    assert plan.starts is None
     assert decoded(chunked).same_as(decoded(single))
 
 
@@ -272,5 +273,19 @@ def test_frame_counter_when_a_chunk_is_retried_counts_its_frames_once() -> None:
 ])
 def test_worker_backend_when_workers_hold_gpus_or_not(backend: Backend, gpus: float, expected: Backend) -> None:
     options = ClusterOptions(cpus_per_worker=1.5, gpus_per_worker=gpus)
-    chosen = options.worker_backend(BackendOptions(backend, threads=8, gpu_delegate="lib.so"))
-    assert chosen == BackendOptions(expected, threads=2, gpu_delegate="lib.so")
+    chosen = options.worker_backend(BackendOptions(backend, threads=8, gpu_delegate="lib.so",
+                                                   precision=CpuPrecision.INT8))
+    assert chosen == BackendOptions(expected, threads=2, gpu_delegate="lib.so", precision=CpuPrecision.INT8)
+
+
+@pytest.mark.parametrize(("driver", "asked", "expected"), [
+    (BackendReport(Backend.CPU, Precision.FP16, "XNNPACK", "t.tflite"), CpuPrecision.AUTO, CpuPrecision.FLOAT),
+    (BackendReport(Backend.CPU, Precision.INT8, "XNNPACK", "t.tflite"), CpuPrecision.AUTO, CpuPrecision.INT8),
+    (BackendReport(Backend.CPU, Precision.FP16, "XNNPACK", "t.tflite"), CpuPrecision.INT8, CpuPrecision.INT8),
+    (BackendReport(Backend.GPU, Precision.FP16, "delegate", "t.tflite"), CpuPrecision.AUTO, CpuPrecision.FLOAT),
+])
+def test_worker_backend_when_precision_is_auto_pins_the_drivers_measured_choice(
+        driver: BackendReport, asked: CpuPrecision, expected: CpuPrecision) -> None:
+    # every chunk of a file must run the same transform, whichever machine it lands on
+    chosen = ClusterOptions().worker_backend(BackendOptions(Backend.CPU, precision=asked), driver)
+    assert chosen.precision is expected

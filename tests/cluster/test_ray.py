@@ -22,7 +22,7 @@ from streamer.cluster import ClusterOptions, run_cluster_jobs
 from streamer.config import Backend, ProcessingSize
 from streamer.convert import FileOutcome, Job, Progress
 from streamer.engine import Engine
-from streamer.inference.backends import BackendOptions
+from streamer.inference.backends import BackendOptions, default_threads
 from streamer.sinks.file import EncoderSettings
 from streamer.sources.media import VideoInfo
 from streamer.styles import StyleRecipe
@@ -124,7 +124,7 @@ def test_convert_ray_when_a_worker_is_killed_mid_chunk_retries_it_and_the_output
             self.advanced += frames
 
     async def run(progress: Recorder) -> list[FileOutcome]:
-        engine = Engine.create(style[1], BackendOptions(Backend.CPU, 1))
+        engine = Engine.create(style[1], BackendOptions(Backend.CPU, default_threads()))  # as the CLI does
         await engine.start()
         try:
             recipe = StyleRecipe.of(style[3])
