@@ -168,10 +168,12 @@ def main() -> int:
     parser.add_argument("--chunk-seconds", type=float, default=None, help="chunk length (default: automatic)")
     parser.add_argument("--json", type=Path, help="also write the rows as JSON")
     args = parser.parse_args()
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="ray-bench-") as tmp:
         rows, ray_start = asyncio.run(measure(args, Path(tmp)))
     print(f"machine: {machine_description()}; model {args.model}, size {args.size}, x264 veryfast; "
-          f"Ray {__import__('ray').__version__} local, {args.cpus} CPUs, started in {ray_start:.1f} s\n")
+          f"Ray {__import__('ray').__version__} local, {args.cpus} CPUs, started in {ray_start:.1f} s; "
+          f"load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after\n")
     print(table(rows))
     if args.json:
         args.json.write_text(json.dumps({"ray_start_seconds": ray_start, "rows": [asdict(r) for r in rows]}, indent=1))
