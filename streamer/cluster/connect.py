@@ -10,6 +10,7 @@ import logging
 import math
 import os
 import re
+import socket
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
@@ -82,6 +83,29 @@ class Cluster:
         self.owned = False
 
 
+_LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
+#: seconds to wait for a cluster's address to answer before saying it cannot be reached
+CONNECT_TIMEOUT = 10.0
+
+
+def _host_port(address: str | None) -> tuple[str, int] | None:
+    """Host and port of ``host:port`` or ``ray://host:port`` (None for ``auto`` or no port)."""
+    if address is None or address == "auto":
+        return None
+    rest = address.removeprefix("ray://")
+    host, _, port = rest.rpartition(":")
+    return (host, int(port)) if host and port.isdigit() else None
+
+
+def _check_reachable(address: str, host: str, port: int) -> None:
+    """Fail in seconds, with a one-line reason, where Ray would retry for minutes."""
+    try:
+        socket.create_connection((host.strip("[]"), port), timeout=CONNECT_TIMEOUT).close()
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise ClusterError(f"cannot connect to the Ray cluster at {address}: {reason}") from exc
+
+
 def connect(address: str | None, verbose: bool = False) -> Cluster:
     """Start a private Ray instance on 127.0.0.1 (``address`` None) or join ``address``.
 
@@ -95,12 +119,17 @@ def connect(address: str | None, verbose: bool = False) -> Cluster:
     if ray.is_initialized():
         return Cluster(ray, owned=False, local=address is None)
     options: dict[str, Any] = {"log_to_driver": verbose, "logging_level": logging.INFO if verbose else logging.ERROR}
-    if address is None:
+    host_port = _host_port(address)
+    if address is None or (host_port is not None and host_port[0] in _LOOPBACK):
         # the node's address is loopback and every Ray process binds to it: nothing leaves this machine
+        # (without this Ray swaps 127.0.0.1 for the machine's network address)
         os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+    if address is None:
         options.update(include_dashboard=False, _node_ip_address="127.0.0.1")
     else:
         options["address"] = address
+        if host_port is not None:
+            _check_reachable(address, *host_port)
     try:
         ray.init(**options)
     except Exception as exc:  # Ray raises ConnectionError, RuntimeError, ValueError...

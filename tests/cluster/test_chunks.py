@@ -4,6 +4,7 @@ chunk pipeline (plan -> worker -> join) against a single-process convert with re
 from __future__ import annotations
 
 import asyncio
+import socket
 import sys
 from fractions import Fraction
 from pathlib import Path
@@ -292,3 +293,19 @@ def test_worker_backend_when_precision_is_auto_pins_the_drivers_measured_choice(
     # every chunk of a file must run the same transform, whichever machine it lands on
     chosen = ClusterOptions().worker_backend(BackendOptions(Backend.CPU, precision=asked), driver)
     assert chosen.precision is expected
+
+
+def test_convert_with_ray_when_the_cluster_cannot_be_reached_fails_in_one_line(
+        tmp_path: Path, style: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    ray = pytest.importorskip("ray", reason="Ray is not installed (the 'ray' extra)")
+    if ray.is_initialized():
+        pytest.skip("this process is already connected to Ray")
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    source = make_clip(tmp_path / "in.mp4", frames=3)
+    address = f"127.0.0.1:{port}"
+    assert main(["convert", str(source), "-o", str(tmp_path / "out.mp4"), *style, "--ray", address]) == 1
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith(f"streamer: error: cannot connect to the Ray cluster at {address}: ")
+    assert not (tmp_path / "out.mp4").exists() and not leftovers(tmp_path)
