@@ -36,6 +36,7 @@ sys.path.insert(0, str(ROOT))
 
 from streamer.bench import machine_description  # noqa: E402
 from streamer.cluster import ClusterOptions, ClusterStats, run_cluster_jobs  # noqa: E402
+from streamer.cluster.connect import import_ray  # noqa: E402
 from streamer.config import Backend, ProcessingSize  # noqa: E402
 from streamer.convert import plan_jobs, run_jobs  # noqa: E402
 from streamer.engine import Engine  # noqa: E402
@@ -103,7 +104,7 @@ async def convert(inputs: list[str], out: Path, args: argparse.Namespace, cluste
 
 
 async def measure(args: argparse.Namespace, work: Path) -> tuple[list[Row], float]:
-    import ray
+    ray = import_ray(loopback=True)  # loopback only: set before Ray is imported
 
     inputs = make_inputs(work / "in", args.long_seconds, args.clips, args.clip_seconds)
     rows: list[Row] = []
@@ -118,7 +119,6 @@ async def measure(args: argparse.Namespace, work: Path) -> tuple[list[Row], floa
         frames, seconds = await convert(paths, next_out(), args, None)
         rows.append(Row(label, "single process", frames, seconds, frames / seconds))
     os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
-    os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"  # loopback only
     started = time.perf_counter()
     ray.init(num_cpus=args.cpus, include_dashboard=False, _node_ip_address="127.0.0.1", log_to_driver=False,
              logging_level=logging.ERROR)

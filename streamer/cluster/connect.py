@@ -23,13 +23,22 @@ __all__ = ["ADDRESS_ENV", "Cluster", "connect", "import_ray", "parse_address"]
 #: environment variable with the default ``--ray`` address
 ADDRESS_ENV = "STREAMER_RAY_ADDRESS"
 LOCAL = "local"
+#: Ray's switch (read when ``ray`` is imported) that pins a node's address to loopback
+_LOOPBACK_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 _ADDRESS = re.compile(r"^(auto|local|ray://[^\s/]+(:\d+)?|[\w.\-\[\]:]+:\d+)$")
 
 logger = logging.getLogger(__name__)
 
 
-def import_ray() -> ModuleType:
-    """The ``ray`` module, or a one-line :class:`ConfigError` saying how to install it."""
+def import_ray(loopback: bool = False) -> ModuleType:
+    """The ``ray`` module, or a one-line :class:`ConfigError` saying how to install it.
+
+    ``loopback``: Ray will run (or is joined) on this machine only. Ray reads that once, when it
+    is imported: its node address is then 127.0.0.1 and its servers listen on loopback only
+    (else it takes the machine's network address, even for a private instance).
+    """
+    if loopback:
+        os.environ[_LOOPBACK_ENV] = "0"
     try:
         import ray
     except ImportError as exc:
@@ -114,16 +123,12 @@ def connect(address: str | None, verbose: bool = False) -> Cluster:
 
     :raises ConfigError: Ray is missing. :raises ClusterError: Ray cannot start or connect.
     """
-    ray = import_ray()
+    host_port = _host_port(address)
+    ray = import_ray(loopback=address is None or (host_port is not None and host_port[0] in _LOOPBACK))
     os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
     if ray.is_initialized():
         return Cluster(ray, owned=False, local=address is None)
     options: dict[str, Any] = {"log_to_driver": verbose, "logging_level": logging.INFO if verbose else logging.ERROR}
-    host_port = _host_port(address)
-    if address is None or (host_port is not None and host_port[0] in _LOOPBACK):
-        # the node's address is loopback and every Ray process binds to it: nothing leaves this machine
-        # (without this Ray swaps 127.0.0.1 for the machine's network address)
-        os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
     if address is None:
         options.update(include_dashboard=False, _node_ip_address="127.0.0.1")
     else:
@@ -136,4 +141,9 @@ def connect(address: str | None, verbose: bool = False) -> Cluster:
         where = "start a local Ray instance" if address is None else f"connect to the Ray cluster at {address}"
         detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ClusterError(f"cannot {where}: {detail}") from exc
-    return Cluster(ray, owned=True, local=address is None)
+    cluster = Cluster(ray, owned=True, local=address is None)
+    if cluster.local and ray.util.get_node_ip_address() not in _LOOPBACK:
+        cluster.close()  # ray was imported before this module could pin it to loopback
+        raise ClusterError(f"the local Ray instance would use this machine's network address: set "
+                           f"{_LOOPBACK_ENV}=0 before Ray is imported")
+    return cluster

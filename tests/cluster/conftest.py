@@ -18,6 +18,11 @@ from PIL import Image
 from streamer.cli import main
 
 from ..media import pattern_frame
+from .sockets import descendants, listening_addresses, not_loopback
+
+# read by Ray once, when it is first imported (by a test or by streamer): a local instance then
+# takes 127.0.0.1 as its node address and its servers listen on loopback only
+os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
 
 
 @dataclass
@@ -31,9 +36,11 @@ class Decoded:
     video_duration: int | None  #: video stream duration (time_base units)
     others: list[tuple[int, int | None, bytes]]  #: audio/subtitle packets: stream, pts, bytes
     keyframes: list[int]  #: pts of the video keyframes
+    rotation: int  #: display rotation (degrees) of the frames
 
     def same_as(self, other: Decoded) -> bool:
         return (self.pts == other.pts and self.time_base == other.time_base and self.duration == other.duration
+                and self.rotation == other.rotation
                 and self.video_duration == other.video_duration and self.others == other.others
                 and len(self.images) == len(other.images)
                 and all(np.array_equal(a, b) for a, b in zip(self.images, other.images, strict=True)))
@@ -43,7 +50,10 @@ def decoded(path: Path) -> Decoded:
     """Every frame, timestamp and pass-through packet of ``path``."""
     with av.open(str(path)) as container:
         video = container.streams.video[0]
-        frames = [(f.pts, f.to_ndarray(format="rgb24")) for f in container.decode(video)]
+        frames, rotations = [], set()
+        for frame in container.decode(video):
+            frames.append((frame.pts, frame.to_ndarray(format="rgb24")))
+            rotations.add(frame.rotation)
         info = (video.time_base, container.duration, video.duration)
     with av.open(str(path)) as container:
         video = container.streams.video[0]
@@ -54,7 +64,9 @@ def decoded(path: Path) -> Decoded:
                     keyframes.append(packet.pts)
             elif packet.size:
                 others.append((packet.stream.index, packet.pts, bytes(packet)))
-    return Decoded([p for p, _ in frames], [i for _, i in frames], *info, others, sorted(keyframes))
+    assert len(rotations) <= 1, f"{path.name}: frames with rotations {rotations}"
+    return Decoded([p for p, _ in frames], [i for _, i in frames], *info, others, sorted(keyframes),
+                   rotations.pop() if rotations else 0)
 
 
 def convert(*args: str | Path) -> int:
@@ -84,14 +96,17 @@ def style(any_model: str, tmp_path_factory: pytest.TempPathFactory) -> list[str]
 @pytest.fixture(scope="module")
 def ray_cluster() -> Iterator[dict[str, Any]]:
     """One local Ray instance (2 CPUs, loopback only, no dashboard, no usage stats) per module."""
-    ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'streamer[ray]')")
+    ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'streamer-nst[ray]')")
     os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
-    os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"  # node address 127.0.0.1
     if ray.is_initialized():
         ray.shutdown()
     context = ray.init(num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1", log_to_driver=False,
                        logging_level=logging.ERROR)
     try:
+        # nothing of it may be reached from, or talk to, anything but this machine's loopback
+        listening = listening_addresses(descendants(os.getpid()))
+        assert listening and not not_loopback(listening), f"Ray listens on {sorted(listening)}"
+        assert context.address_info["address"].startswith("127.0.0.1:"), context.address_info
         yield dict(context.address_info)
     finally:
         ray.shutdown()

@@ -6,15 +6,25 @@ from __future__ import annotations
 import asyncio
 import socket
 import sys
+import threading
 from fractions import Fraction
 from pathlib import Path
 
 import av
+import numpy as np
 import pytest
 
 from streamer.cli import main
 from streamer.cluster import ClusterOptions
-from streamer.cluster.chunks import PacketInfo, VideoPlan, auto_chunk_seconds, chunk_inputs, plan_video, split_points
+from streamer.cluster.chunks import (
+    ChunkInput,
+    PacketInfo,
+    VideoPlan,
+    auto_chunk_seconds,
+    chunk_inputs,
+    plan_video,
+    split_points,
+)
 from streamer.cluster.connect import parse_address
 from streamer.cluster.join import ChunkJoiner, fit_dts
 from streamer.cluster.models import ModelPackage
@@ -170,17 +180,29 @@ def style_name(style: list[str]) -> str:
     return style[style.index("--style") + 1]
 
 
-def write_clip(path: Path, pts: list[int], fps: int, options: dict[str, str]) -> Path:
-    """A silent clip with the frame times ``pts`` (in 1/``fps`` units) and encoder ``options``."""
+def write_clip(path: Path, pts: list[int], fps: int, options: dict[str, str], rotation: int = 0,
+               subtitles: int = 0) -> Path:
+    """A clip with the frame times ``pts`` (in 1/``fps`` units) and encoder ``options``, no audio;
+    optionally a display rotation and a SubRip track with ``subtitles`` lines spread over it."""
     with av.open(str(path), "w") as c:
         v = c.add_stream("libx264", rate=fps)
         v.width, v.height, v.pix_fmt = 160, 120, "yuv420p"
         v.codec_context.time_base = Fraction(1, fps)
         v.options = options
+        if rotation:
+            v.set_display_rotation(rotation)
+        text = c.add_mux_stream("subrip") if subtitles else None
+        every = -(-len(pts) // max(subtitles, 1))
         for i, p in enumerate(pts):
             frame = av.VideoFrame.from_ndarray(pattern_frame(i, 120, 160), format="rgb24")
             frame.pts, frame.time_base = p, Fraction(1, fps)
             c.mux(v.encode(frame))
+            if text is not None and i % every == 0:
+                line = av.Packet(f"line {i}".encode())
+                line.stream, line.time_base = text, Fraction(1, fps)
+                line.pts = line.dts = p
+                line.duration = 3
+                c.mux(line)
         c.mux(v.encode(None))
     return path
 
@@ -189,19 +211,25 @@ def write_clip(path: Path, pts: list[int], fps: int, options: dict[str, str]) ->
 VFR_PTS = [sum([1, 1, 3, 1, 2, 1, 1, 4, 1, 2][:i % 10]) + 20 * (i // 10) for i in range(60)]
 
 
-@pytest.mark.parametrize("kind", ["closed-gop", "open-gop", "vfr"])
+@pytest.mark.parametrize("kind", ["closed-gop", "open-gop", "vfr", "rotated", "subtitles"])
 def test_chunked_conversion_when_joined_equals_the_single_process_convert(
         tmp_path: Path, style: list[str], kind: str) -> None:
     # given a 6 s clip with a keyframe every 10 frames and B-frames: with audio; or with open
-    # GOPs (keyframes with leading pictures must not become cuts); or with irregular frame times
+    # GOPs (keyframes with leading pictures must not become cuts); or with irregular frame times;
+    # or shown rotated by 90 degrees (a phone video); or with a subtitle track
     keyframes_every = {"g": "10", "keyint_min": "10", "sc_threshold": "0"}
     if kind == "closed-gop":
         source = make_clip(tmp_path / "in.mp4", frames=60, fps=10, keyframe_every=10)
     elif kind == "open-gop":
         source = write_clip(tmp_path / "in.mp4", list(range(60)), 10,
                             {**keyframes_every, "x264-params": "open-gop=1:bframes=3"})
-    else:
+    elif kind == "vfr":
         source = write_clip(tmp_path / "in.mkv", VFR_PTS, 30, keyframes_every)
+    elif kind == "rotated":
+        source = write_clip(tmp_path / "in.mp4", list(range(60)), 10, keyframes_every, rotation=90)
+        assert decoded(source).rotation == 90
+    else:
+        source = write_clip(tmp_path / "in.mkv", list(range(60)), 10, keyframes_every, subtitles=4)
     single, chunked = tmp_path / f"single{source.suffix}", tmp_path / f"chunked{source.suffix}"
     assert convert(source, "-o", single, *style, "--backend", "cpu") == 0
     # when it is cut into chunks of >= 1/3 s, each stylized and encoded on its own, and joined
@@ -212,9 +240,12 @@ def test_chunked_conversion_when_joined_equals_the_single_process_convert(
         assert len(plan.starts) < len(keyframes)
     else:
         assert len(plan.starts) == len(keyframes) == 6
-    # then the frames (lossless), timestamps, durations and audio packets are the single-process ones
+    # then the frames (lossless), timestamps, durations, rotation, audio and subtitle packets are
+    # the single-process ones
     a, b = decoded(single), decoded(chunked)
     assert len(b.pts) == 60 and b.same_as(a)
+    if kind == "subtitles":  # copied once, untouched
+        assert [data for _, _, data in b.others] == [f"line {i}".encode() for i in (0, 15, 30, 45)]
     # and every chunk starts a new GOP of the encoder
     with av.open(str(source)) as c:
         packet_pts = [p.pts for p in c.demux(video=0) if p.size]
@@ -309,3 +340,52 @@ def test_convert_with_ray_when_the_cluster_cannot_be_reached_fails_in_one_line(
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert err.startswith(f"streamer: error: cannot connect to the Ray cluster at {address}: ")
     assert not (tmp_path / "out.mp4").exists() and not leftovers(tmp_path)
+
+
+def test_run_chunk_when_a_worker_process_runs_several_chunks_keeps_one_engine_and_the_drivers_embedding(
+        tmp_path: Path, any_model: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from streamer.cluster import worker
+    from streamer.inference.catalog import find_model_set
+
+    if find_model_set(any_model).predictor is None:
+        pytest.skip("the model set has no style predictor")
+    # given a style image, embedded once by the driver and then gone (workers never see the file)
+    image = tmp_path / "style.png"
+    av.VideoFrame.from_ndarray(pattern_frame(7, 256, 256), format="rgb24").to_image().save(image)
+    source = make_clip(tmp_path / "in.mp4", frames=30, fps=10, keyframe_every=10, audio=None)
+    plan = plan_video(source, 0.3)
+
+    async def prepare() -> tuple[ModelPackage, BackendOptions, dict[str, np.ndarray], list[ChunkInput]]:
+        driver = Engine.create(any_model, BackendOptions(Backend.CPU, default_threads()))
+        await driver.start()
+        try:
+            embeddings = {str(image): await driver.styles.embedding(str(image))}
+            backend = ClusterOptions().worker_backend(BackendOptions(Backend.CPU), driver.report)
+            return ModelPackage.of(driver.model_set), backend, embeddings, [c async for c in chunk_inputs(plan)]
+        finally:
+            await driver.stop()
+
+    package, backend, embeddings, chunks = asyncio.run(prepare())
+    image.unlink()
+    monkeypatch.setattr(worker, "_engine", None)  # a fresh worker process
+    info = plan.info
+    spec = EncoderSpec("out.mp4", info.width, info.height, info.time_base, info.rate, EncoderSettings(crf=0))
+
+    def inference_threads() -> int:
+        return sum(t.name == "streamer-inference" for t in threading.enumerate())
+
+    before = inference_threads()
+    # when the worker process runs the chunks one after another, as Ray calls it
+    recipe = StyleRecipe.of(str(image))
+    results = [worker.run_chunk(ChunkTask(str(c.index), recipe, embeddings, ProcessingSize.parse("96"), spec, backend),
+                                c, package) for c in chunks]
+    assert worker._engine is not None
+    engine = worker._engine[1]
+    try:
+        # then every chunk is stylized, by one engine (one inference thread) that never ran the
+        # style predictor: the embedding came with the chunk
+        assert [r.frames for r in results] == [10, 10, 10]
+        assert inference_threads() == before + 1
+        assert asyncio.run(engine.predictor_runs()) == 0
+    finally:
+        asyncio.run(engine.stop(drain=False))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -29,6 +30,7 @@ from streamer.styles import StyleRecipe
 
 from ..media import make_clip, pattern_frame
 from .conftest import Decoded, convert, decoded, leftovers
+from .sockets import descendants, listening_addresses, not_loopback
 
 pytestmark = pytest.mark.slow
 
@@ -59,6 +61,33 @@ def chunk_processes() -> list[int]:
     return found
 
 
+#: run in a fresh interpreter: the private Ray instance ``--ray`` starts, and where it listens
+PRIVATE_INSTANCE = """
+import json, os, ray
+from streamer.cluster.connect import connect
+from tests.cluster.sockets import descendants, listening_addresses
+cluster = connect(None)
+try:
+    print(json.dumps({"node": ray.util.get_node_ip_address(),
+                      "listening": sorted(listening_addresses(descendants(os.getpid())))}))
+finally:
+    cluster.close()
+print(json.dumps({"initialized": ray.is_initialized()}))
+"""
+
+
+def test_connect_when_starting_a_private_instance_listens_on_loopback_only(tmp_path: Path) -> None:
+    pytest.importorskip("ray", reason="Ray is not installed (pip install 'streamer-nst[ray]')")
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"}  # as a user runs it
+    done = subprocess.run([sys.executable, "-c", PRIVATE_INSTANCE], capture_output=True, text=True, timeout=180,
+                          env=env, cwd=Path(__file__).resolve().parents[2])
+    assert done.returncode == 0, done.stderr
+    started, closed = (json.loads(line) for line in done.stdout.strip().splitlines()[-2:])
+    assert started["node"] == "127.0.0.1"
+    assert started["listening"] and not not_loopback(set(started["listening"])), started["listening"]
+    assert closed == {"initialized": False}  # the instance it started is shut down by close()
+
+
 def test_convert_ray_when_a_20s_clip_runs_in_2s_chunks_equals_single_process(
         ray_cluster: dict[str, Any], long_clip: tuple[Path, Decoded], style: list[str], tmp_path: Path,
         capsys: pytest.CaptureFixture[str]) -> None:
@@ -71,6 +100,8 @@ def test_convert_ray_when_a_20s_clip_runs_in_2s_chunks_equals_single_process(
     captured = capsys.readouterr()
     assert "(200 frames" in captured.out and "streamer: worker " in captured.err
     assert not leftovers(tmp_path)
+    # the workers that ran the chunks listen on loopback only, as the instance does
+    assert not not_loopback(listening_addresses(descendants(os.getpid())))
 
 
 def test_convert_ray_when_a_folder_of_three_clips_converts_each_like_single_process(
@@ -178,6 +209,20 @@ def test_convert_ray_when_interrupted_cancels_the_chunks_and_leaves_nothing(
     while chunk_processes() and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not chunk_processes()
+
+
+def test_convert_ray_when_the_address_is_auto_from_the_environment_joins_the_running_cluster(
+        ray_cluster: dict[str, Any], style: list[str], tmp_path: Path) -> None:
+    # `--ray` alone takes $STREAMER_RAY_ADDRESS; `auto` finds the running cluster as Ray does (here
+    # from $RAY_ADDRESS: no other Ray on this machine is picked up), and never starts one
+    source = make_clip(tmp_path / "in.mp4", frames=20, keyframe_every=10)
+    out = tmp_path / "out.mp4"
+    done = subprocess.run(
+        [sys.executable, "-m", "streamer", "convert", str(source), "-o", str(out), *style, "--size", "96",
+         "--no-progress", "--chunk-seconds", "1", "--ray"], capture_output=True, text=True, timeout=240,
+        env={**os.environ, "STREAMER_RAY_ADDRESS": "auto", "RAY_ADDRESS": ray_cluster["address"]})
+    assert done.returncode == 0, done.stderr
+    assert "(20 frames" in done.stdout and len(decoded(out).pts) == 20 and not leftovers(tmp_path)
 
 
 def test_convert_ray_when_one_file_is_bad_reports_it_and_finishes_the_others(
