@@ -1,5 +1,6 @@
 """The cluster path's parts without Ray: where videos are cut, how chunks are joined, and the
-chunk pipeline (plan -> worker -> join) against a single-process convert with real codecs."""
+chunk pipeline (plan -> worker -> join) against a single-process convert with real codecs
+(marked slow, as is the one test here that starts Ray)."""
 
 from __future__ import annotations
 
@@ -211,6 +212,7 @@ def write_clip(path: Path, pts: list[int], fps: int, options: dict[str, str], ro
 VFR_PTS = [sum([1, 1, 3, 1, 2, 1, 1, 4, 1, 2][:i % 10]) + 20 * (i // 10) for i in range(60)]
 
 
+@pytest.mark.slow  # seconds to a minute each: real codecs and engines
 @pytest.mark.parametrize("kind", ["closed-gop", "open-gop", "vfr", "rotated", "subtitles"])
 def test_chunked_conversion_when_joined_equals_the_single_process_convert(
         tmp_path: Path, style: list[str], kind: str) -> None:
@@ -253,6 +255,7 @@ def test_chunked_conversion_when_joined_equals_the_single_process_convert(
     assert not leftovers(tmp_path)
 
 
+@pytest.mark.slow  # seconds to a minute each: real codecs and engines
 def test_chunked_conversion_when_lossy_with_b_frames_and_irregular_times_keeps_every_timestamp(
         tmp_path: Path, style: list[str]) -> None:
     # CRF 20 encodes with B-frames: each chunk's decode times start before its first picture, by
@@ -274,6 +277,7 @@ def test_chunked_conversion_when_lossy_with_b_frames_and_irregular_times_keeps_e
     assert dts == sorted(set(dts)) and all(d <= p for p, d in packets)
 
 
+@pytest.mark.slow  # seconds to a minute each: real codecs and engines
 def test_chunked_conversion_when_strength_below_one_sends_the_file_whole_and_blends_as_single_process(
         tmp_path: Path, any_model: str, style: list[str]) -> None:
     from streamer.inference.catalog import find_model_set
@@ -326,6 +330,7 @@ def test_worker_backend_when_precision_is_auto_pins_the_drivers_measured_choice(
     assert chosen.precision is expected
 
 
+@pytest.mark.slow  # seconds to a minute each: real codecs and engines
 def test_convert_with_ray_when_the_cluster_cannot_be_reached_fails_in_one_line(
         tmp_path: Path, style: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     ray = pytest.importorskip("ray", reason="Ray is not installed (the 'ray' extra)")
@@ -342,6 +347,7 @@ def test_convert_with_ray_when_the_cluster_cannot_be_reached_fails_in_one_line(
     assert not (tmp_path / "out.mp4").exists() and not leftovers(tmp_path)
 
 
+@pytest.mark.slow  # seconds to a minute each: real codecs and engines
 def test_run_chunk_when_a_worker_process_runs_several_chunks_keeps_one_engine_and_the_drivers_embedding(
         tmp_path: Path, any_model: str, monkeypatch: pytest.MonkeyPatch) -> None:
     from streamer.cluster import worker
