@@ -18,7 +18,7 @@ from PIL import Image
 from streamer.cli import main
 
 from ..media import pattern_frame
-from .sockets import descendants, listening_addresses, not_loopback
+from .processes import descendants, listening_addresses, not_loopback
 
 # read by Ray once, when it is first imported (by a test or by streamer): a local instance then
 # takes 127.0.0.1 as its node address and its servers listen on loopback only

@@ -348,7 +348,7 @@ def test_convert_with_ray_when_the_cluster_cannot_be_reached_fails_in_one_line(
 
 
 @pytest.mark.slow  # seconds to a minute each: real codecs and engines
-def test_run_chunk_when_a_worker_process_runs_several_chunks_keeps_one_engine_and_the_drivers_embedding(
+def test_run_chunk_when_a_gpu_worker_runs_several_chunks_keeps_one_engine_and_the_drivers_embedding(
         tmp_path: Path, any_model: str, monkeypatch: pytest.MonkeyPatch) -> None:
     from streamer.cluster import worker
     from streamer.inference.catalog import find_model_set
@@ -366,7 +366,8 @@ def test_run_chunk_when_a_worker_process_runs_several_chunks_keeps_one_engine_an
         await driver.start()
         try:
             embeddings = {str(image): await driver.styles.embedding(str(image))}
-            backend = ClusterOptions().worker_backend(BackendOptions(Backend.CPU), driver.report)
+            # a worker holding a GPU: the backend is chosen as without Ray (GPU if it really runs)
+            backend = ClusterOptions(gpus_per_worker=1).worker_backend(BackendOptions(Backend.AUTO), driver.report)
             return ModelPackage.of(driver.model_set), backend, embeddings, [c async for c in chunk_inputs(plan)]
         finally:
             await driver.stop()
@@ -393,5 +394,8 @@ def test_run_chunk_when_a_worker_process_runs_several_chunks_keeps_one_engine_an
         assert [r.frames for r in results] == [10, 10, 10]
         assert inference_threads() == before + 1
         assert asyncio.run(engine.predictor_runs()) == 0
+        # and the worker says which backend runs: the GPU, or the CPU with the usual reason
+        backend_line = results[0].backend
+        assert backend_line.startswith("using GPU fp16") or "no usable GPU" in backend_line, backend_line
     finally:
         asyncio.run(engine.stop(drain=False))

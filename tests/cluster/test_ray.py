@@ -30,11 +30,9 @@ from streamer.styles import StyleRecipe
 
 from ..media import make_clip, pattern_frame
 from .conftest import Decoded, convert, decoded, leftovers
-from .sockets import descendants, listening_addresses, not_loopback
+from .processes import chunk_processes, descendants, listening_addresses, not_loopback
 
 pytestmark = pytest.mark.slow
-
-CHUNK_TASK = "ray::run_chunk"
 
 
 @pytest.fixture(scope="module")
@@ -47,25 +45,11 @@ def long_clip(tmp_path_factory: pytest.TempPathFactory, style: list[str]) -> tup
     return source, decoded(single)
 
 
-def chunk_processes() -> list[int]:
-    """Process ids of Ray workers running a chunk now (Ray titles them after the task)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                cmdline = (entry / "cmdline").read_bytes()
-            except OSError:
-                continue
-            if cmdline.startswith(CHUNK_TASK.encode()):
-                found.append(int(entry.name))
-    return found
-
-
 #: run in a fresh interpreter: the private Ray instance ``--ray`` starts, and where it listens
 PRIVATE_INSTANCE = """
 import json, os, ray
 from streamer.cluster.connect import connect
-from tests.cluster.sockets import descendants, listening_addresses
+from tests.cluster.processes import descendants, listening_addresses
 cluster = connect(None)
 try:
     print(json.dumps({"node": ray.util.get_node_ip_address(),

@@ -1,4 +1,5 @@
-"""Where a process tree listens: read from /proc (Linux), to check Ray stays on loopback.
+"""Ray's processes seen from /proc (Linux): the tree under a driver, where it listens (to check
+Ray stays on loopback), the workers running a chunk now.
 
 No pytest or environment changes here: a subprocess imports it to look at its own Ray.
 """
@@ -7,24 +8,37 @@ from __future__ import annotations
 
 import ipaddress
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["descendants", "listening_addresses", "not_loopback"]
+__all__ = ["chunk_processes", "descendants", "listening_addresses", "not_loopback"]
 
 _LISTEN = "0A"
+#: Ray titles a worker process after the task it runs
+CHUNK_TASK = b"ray::run_chunk"
+
+
+def _each_process(name: str) -> Iterator[tuple[int, bytes]]:
+    """Process id and the content of ``/proc/<pid>/<name>`` of every process still there."""
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                yield int(entry.name), (entry / name).read_bytes()
+            except OSError:
+                continue
+
+
+def chunk_processes() -> list[int]:
+    """Process ids of Ray workers running a chunk now."""
+    return [pid for pid, cmdline in _each_process("cmdline") if cmdline.startswith(CHUNK_TASK)]
 
 
 def descendants(root: int) -> set[int]:
     """``root`` and every process below it."""
     children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            ppid = int(stat.rsplit(")", 1)[1].split()[1])
-            children.setdefault(ppid, []).append(int(entry.name))
+    for pid, stat in _each_process("stat"):
+        ppid = int(stat.rsplit(b")", 1)[1].split()[1])
+        children.setdefault(ppid, []).append(pid)
     found, todo = {root}, [root]
     while todo:
         for child in children.get(todo.pop(), []):
