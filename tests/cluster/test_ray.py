@@ -47,10 +47,11 @@ def long_clip(tmp_path_factory: pytest.TempPathFactory, style: list[str]) -> tup
 
 #: run in a fresh interpreter: the private Ray instance ``--ray`` starts, and where it listens
 PRIVATE_INSTANCE = """
-import json, os, ray
+import json, os
 from streamer.cluster.connect import connect
 from tests.cluster.processes import descendants, listening_addresses
-cluster = connect(None)
+cluster = connect(None)  # imports Ray itself
+ray = cluster.ray
 try:
     print(json.dumps({"node": ray.util.get_node_ip_address(),
                       "listening": sorted(listening_addresses(descendants(os.getpid())))}))
