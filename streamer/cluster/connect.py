@@ -98,7 +98,10 @@ CONNECT_TIMEOUT = 10.0
 
 
 def _host_port(address: str | None) -> tuple[str, int] | None:
-    """Host and port of ``host:port`` or ``ray://host:port`` (None for ``auto`` or no port)."""
+    """Host and port of ``host:port`` or ``ray://host:port``; for ``auto``, of ``$RAY_ADDRESS``
+    (where Ray looks first). None if unknown."""
+    if address == "auto":
+        address = os.environ.get("RAY_ADDRESS")
     if address is None or address == "auto":
         return None
     rest = address.removeprefix("ray://")
