@@ -187,7 +187,7 @@ async def _convert(args: argparse.Namespace) -> int:
             try:
                 outcomes = await run_cluster_jobs(engine, jobs, recipe, size, settings,
                                                   backend_options(args, args.threads), cluster, bar, keep_going,
-                                                  notify=bar.note)
+                                                  notify=bar.note, video_stream=args.video_stream)
             finally:
                 bar.close()
     finally:

@@ -3,25 +3,34 @@
 A chunk starts at a *clean* keyframe: a keyframe after which no packet shows an earlier
 picture (no open-GOP leading pictures), so decoding the chunk on its own gives exactly the
 frames a decoder of the whole file gives. A chunk travels as its compressed packets in a
-small in-memory NUT file (codec parameters copied, no re-encoding) whose timestamps are the
-packets' positions; the real timestamps travel beside it and are put back on the worker.
+small in-memory NUT file (codec parameters copied, no re-encoding) timestamped by their place
+(decode order, presentation order); the real timestamps, the frames' orientation and where the
+chunk's last frame ends travel beside it and are put back on the worker, so chunks keep the
+single-process timing and rotation.
+
+Only files the single-process reader stamps with their own presentation timestamps, all
+distinct, and that show no sign of damage while their packets are read, are cut; any other
+file goes to one worker whole, where the same reader as without Ray reads it (timing rules,
+damage report and all).
 """
 
 from __future__ import annotations
 
 import asyncio
 import io
-from collections.abc import AsyncGenerator, Sequence
-from dataclasses import dataclass
+from collections.abc import AsyncGenerator, Generator, Sequence
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
 
 import av
+from av.video.stream import VideoStream
 
-from ..errors import DecodeError, media_errors
+from ..errors import DecodeError, media_errors, media_library_errors
 from ..frames import Frame
 from ..sources.media import MediaReader, VideoInfo
+from ..sources.orientation import Orientation
+from ..timestamps import TimestampSource, nominal_interval
 
 __all__ = ["ChunkInput", "PacketInfo", "VideoPlan", "auto_chunk_seconds", "chunk_inputs", "plan_video",
            "split_points"]
@@ -40,6 +49,7 @@ class PacketInfo:
     pts: int | None
     keyframe: bool
     discard: bool = False
+    duration: int = 0
 
 
 @dataclass(frozen=True)
@@ -47,7 +57,13 @@ class ChunkInput:
     """One chunk's compressed video, as sent to a worker.
 
     :param data: a NUT file with the chunk's packets, or the whole source file (``pts`` None).
-    :param pts: the real timestamp of each packet, by position; None: the data keeps its own.
+    :param pts: the real timestamps of the chunk's frames in presentation order; None: the data
+        is the whole file and keeps its own.
+    :param end_pts: where the chunk's last frame ends (the next chunk's first frame, or the
+        file's end); None for a whole file (its reader finds it).
+    :param orientation: how the file's frames are turned (a NUT piece may not say).
+    :param video_stream: the video stream to read in a whole file (the one the driver planned).
+    :param delay: ticks between the transport's decode and presentation positions.
     """
 
     index: int
@@ -55,6 +71,10 @@ class ChunkInput:
     pts: tuple[int, ...] | None
     time_base: Fraction
     name: str
+    end_pts: int | None = None
+    orientation: Orientation | None = None
+    video_stream: int | None = None
+    delay: int = 0
 
     @property
     def frames(self) -> int | None:
@@ -62,16 +82,16 @@ class ChunkInput:
         return None if self.pts is None else len(self.pts)
 
     def restore_timing(self, frame: Frame) -> int:
-        """Put the source's timestamp back on a decoded ``frame``; return its position."""
+        """Put the source's timestamp back on a decoded ``frame``; return its place in the chunk."""
         if self.pts is None:
             return frame.seq
         if frame.pts is None or frame.time_base is None:
             raise DecodeError(f"{self.name}: chunk {self.index} decoded a frame without a timestamp")
-        position = round(frame.pts * frame.time_base / _TRANSPORT_TIME_BASE)
-        if not 0 <= position < len(self.pts):
+        rank = round(frame.pts * frame.time_base / _TRANSPORT_TIME_BASE) - self.delay
+        if not 0 <= rank < len(self.pts):
             raise DecodeError(f"{self.name}: chunk {self.index} decoded an unexpected frame")
-        frame.pts, frame.time_base = self.pts[position], self.time_base
-        return position
+        frame.pts, frame.time_base = self.pts[rank], self.time_base
+        return rank
 
 
 @dataclass(frozen=True)
@@ -82,6 +102,14 @@ class VideoPlan:
     info: VideoInfo
     starts: tuple[int, ...] | None  #: packet index of each chunk's start; None: sent whole
     packets: int
+    start_pts: tuple[int, ...] = ()  #: each chunk's first timestamp (its clean keyframe's)
+    end_pts: int | None = None  #: where the video ends, as the single-process reader finds it
+    notices: tuple[str, ...] = ()  #: the reader's (streams left out, orientation applied...)
+    why_whole: str | None = None  #: why the file is not cut (None: cut, or too short to cut)
+
+    def whole(self, why: str) -> VideoPlan:
+        """This plan with the file sent to one worker whole."""
+        return replace(self, starts=None, start_pts=(), why_whole=why)
 
     @property
     def chunks(self) -> int:
@@ -123,60 +151,123 @@ def _pts(packet: PacketInfo) -> int:
     return packet.pts
 
 
-def plan_video(source: Path, seconds: float | None, files: int = 1, slots: int = 1) -> VideoPlan:
-    """Read ``source``'s video packets (no decoding) and choose the chunks.
+def plan_video(source: Path, seconds: float | None, files: int = 1, slots: int = 1,
+               video_stream: int | None = None) -> VideoPlan:
+    """Describe ``source`` as the single-process reader does, read its video packets (no
+    decoding) and choose the chunks.
 
     ``seconds`` None picks :func:`auto_chunk_seconds`; 0 never cuts.
 
-    :raises SourceOpenError, DecodeError: the file cannot be opened or demuxed.
+    :raises SourceOpenError, DecodeError: the file cannot be opened or has no decodable video.
     """
-    with MediaReader(source) as reader:
+    with MediaReader(source, video_stream=video_stream) as reader:
         info = reader.open()
-        packets = [PacketInfo(p.pts, p.is_keyframe, p.is_discard) for p in reader.packets(others=False)]
+        notices, report = tuple(reader.notices), reader.report
+    packets, damage = _scan_video(source, info.stream_index)
     if not packets:
         raise DecodeError(f"{source.name} has no video packets")
+    last = max(packets, key=lambda p: p.pts if p.pts is not None else -1)
+    end_pts: int | None = None
+    if last.pts is not None:
+        end_pts = last.pts + (last.duration if last.duration > 0 else nominal_interval(info.rate, info.time_base))
+        intact = damage is None and not replace(report, frames=len(packets),
+                                                decoded_end=float(end_pts * info.time_base)).cut_short
+        if intact and report.declared_end is not None and report.declared_end_is_video:
+            declared = round(report.declared_end / info.time_base)
+            if declared > last.pts:  # the input's own end, as the reader takes it
+                end_pts = declared
+        if damage is None and not intact:
+            damage = "the file ends early"
+    plan = VideoPlan(source, info, None, len(packets), end_pts=end_pts, notices=notices)
     length = auto_chunk_seconds(info.duration, files, slots) if seconds is None else seconds
-    return VideoPlan(source, info, split_points(packets, info.time_base, length), len(packets))
+    if damage is not None:
+        return plan.whole(f"damaged ({damage})")
+    if info.timestamps is not TimestampSource.PTS:
+        return plan.whole(f"frame times come from {info.timestamps.value}")
+    if len({p.pts for p in packets}) != len(packets):
+        return plan.whole("frame timestamps repeat")
+    starts = split_points(packets, info.time_base, length)
+    if starts is None:
+        return plan
+    return replace(plan, starts=starts, start_pts=tuple(_pts(packets[i]) for i in starts))
+
+
+def _scan_video(source: Path, index: int) -> tuple[list[PacketInfo], str | None]:
+    """The video stream's packets, and the first sign of damage (unreadable, corrupt) or None."""
+    packets: list[PacketInfo] = []
+    with media_errors(f"cannot open {source.name}"), av.open(str(source)) as container:
+        stream = container.streams[index]
+        try:
+            for p in container.demux(stream):
+                if p.size:
+                    if p.is_corrupt:
+                        return packets, "corrupt packets"
+                    packets.append(PacketInfo(p.pts, p.is_keyframe, p.is_discard, p.duration or 0))
+        except media_library_errors() as exc:
+            return packets, f"unreadable: {exc}"
+    return packets, None
 
 
 async def chunk_inputs(plan: VideoPlan) -> AsyncGenerator[ChunkInput, None]:
     """The chunks of ``plan``, read from the file one after another (close with ``aclose``)."""
-    name = plan.source.name
+    name, info = plan.source.name, plan.info
     if plan.starts is None:
         with media_errors(f"cannot read {name}"):
             data = await asyncio.to_thread(plan.source.read_bytes)
-        yield ChunkInput(0, data, None, plan.info.time_base, name)
+        yield ChunkInput(0, data, None, info.time_base, name, video_stream=info.stream_index)
         return
-    sizes = [end - start for start, end in zip(plan.starts, (*plan.starts[1:], plan.packets), strict=True)]
-    reader = MediaReader(plan.source)
+    ends = (*plan.start_pts[1:], plan.end_pts)
+    pieces = _transport_pieces(plan)
     try:
-        await asyncio.to_thread(reader.open)
-        reader.start(decode=False, others=False)
+        for index, end in enumerate(ends):
+            piece = await asyncio.to_thread(next, pieces, None)
+            if piece is None:
+                raise DecodeError(f"{name} changed while it was being converted")
+            data, pts, delay = piece
+            yield ChunkInput(index, data, pts, info.time_base, name, end, info.orientation, delay=delay)
+    finally:
+        await asyncio.shield(asyncio.to_thread(pieces.close))
+
+
+def _transport_pieces(plan: VideoPlan) -> Generator[tuple[bytes, tuple[int, ...], int], None, None]:
+    """Each chunk's transport file, its frames' timestamps (presentation order) and its delay."""
+    assert plan.starts is not None
+    sizes = [end - start for start, end in zip(plan.starts, (*plan.starts[1:], plan.packets), strict=True)]
+    with media_errors(f"cannot read {plan.source.name}"), av.open(str(plan.source)) as container:
+        stream = container.streams[plan.info.stream_index]
+        assert isinstance(stream, VideoStream)
         chunk: list[av.Packet] = []
-        async for packet in reader.items():
-            assert isinstance(packet, av.Packet)  # decode=False: nothing is decoded
+        for packet in container.demux(stream):
+            if not packet.size:
+                continue
             chunk.append(packet)
             if len(chunk) == sizes[0]:
-                pts = tuple(int(p.pts or 0) for p in chunk)  # before _transport renumbers them (never None here)
-                data = await asyncio.to_thread(_transport, reader.video_stream, chunk)
-                yield ChunkInput(len(plan.starts) - len(sizes), data, pts, plan.info.time_base, name)
+                yield _transport(stream, chunk)
                 chunk, sizes = [], sizes[1:]
                 if not sizes:
                     return
-        raise DecodeError(f"{name} changed while it was being converted")
-    finally:
-        await asyncio.shield(asyncio.to_thread(reader.close))
 
 
-def _transport(template: Any, packets: list[av.Packet]) -> bytes:
-    """The packets in a NUT file with the same codec parameters, timestamped by position."""
+def _transport(template: VideoStream, packets: list[av.Packet]) -> tuple[bytes, tuple[int, ...], int]:
+    """The packets in a NUT file with the same codec parameters, timestamped by place.
+
+    A packet's decode time is its place in the chunk, its presentation time its frame's place in
+    presentation order plus the delay that keeps every decode time at or before its picture.
+    """
+    real = [int(p.pts or 0) for p in packets]  # never None here: plan_video checked
+    order = sorted(range(len(real)), key=real.__getitem__)
+    rank = [0] * len(real)
+    for place, position in enumerate(order):
+        rank[position] = place
+    delay = max(0, *(position - r for position, r in enumerate(rank)))
     buffer = io.BytesIO()
     with av.open(buffer, "w", format="nut") as container:
         stream = container.add_stream_from_template(template)
         stream.time_base = _TRANSPORT_TIME_BASE
         for position, packet in enumerate(packets):
             packet.stream = stream
-            packet.pts = packet.dts = position
+            packet.dts, packet.pts = position, rank[position] + delay
+            packet.duration = 1
             packet.time_base = _TRANSPORT_TIME_BASE
             container.mux(packet)
-    return buffer.getvalue()
+    return buffer.getvalue(), tuple(sorted(real)), delay

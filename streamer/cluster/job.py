@@ -23,7 +23,7 @@ from ..config import Backend, CpuPrecision, Precision, ProcessingSize
 from ..convert.batch import FileOutcome, Progress, recording_failure, run_jobs
 from ..convert.plan import Job
 from ..engine import Engine
-from ..errors import ClusterError, ConfigError, StreamerError
+from ..errors import ClusterError, ConfigError, DecodeError, StreamerError
 from ..inference.backends import BackendOptions, BackendReport
 from ..sinks.file import EncoderSettings
 from ..styles import StyleRecipe
@@ -32,7 +32,7 @@ from .connect import Cluster, connect
 from .join import ChunkJoiner
 from .models import ModelPackage
 from .progress import FrameCounter
-from .worker import ChunkTask, EncodedChunk, EncoderSpec, run_chunk
+from .worker import ChunkDecodeError, ChunkTask, EncodedChunk, EncoderSpec, run_chunk
 
 __all__ = ["ClusterOptions", "ClusterStats", "run_cluster_jobs"]
 
@@ -112,18 +112,22 @@ async def run_cluster_jobs(
     keep_going: bool = True,
     notify: Callable[[str], None] | None = None,
     stats: ClusterStats | None = None,
+    video_stream: int | None = None,
 ) -> list[FileOutcome]:
     """Convert ``jobs`` on Ray; outcomes in the order of ``jobs``.
 
     ``engine`` (started) embeds the styles and stylizes still images here; ``notify`` gets
-    one line per worker backend seen; ``stats`` (if given) is filled in. Cancellation (Ctrl-C)
+    one line per worker backend seen; ``stats`` (if given) is filled in; ``video_stream`` as
+    for :func:`~streamer.convert.batch.run_jobs`. A damaged input is converted as far as it
+    decodes and its outcome says how (``damage``), as without Ray. Cancellation (Ctrl-C)
     cancels every chunk and leaves no output but the files already finished.
     """
     cluster = await asyncio.to_thread(connect, options.address, options.verbose)
     try:
         cluster.check_fits(options.cpus_per_worker, options.gpus_per_worker)
         run = _ClusterRun(cluster, engine, recipe, size, settings or EncoderSettings(), backend, options,
-                          progress or Progress(), notify or (lambda line: None), stats or ClusterStats())
+                          progress or Progress(), notify or (lambda line: None), stats or ClusterStats(),
+                          video_stream)
         try:
             return await run.all(jobs, keep_going)
         finally:
@@ -137,12 +141,13 @@ class _ClusterRun:
 
     def __init__(self, cluster: Cluster, engine: Engine, recipe: StyleRecipe, size: ProcessingSize,
                  settings: EncoderSettings, backend: BackendOptions, options: ClusterOptions, progress: Progress,
-                 notify: Callable[[str], None], stats: ClusterStats) -> None:
+                 notify: Callable[[str], None], stats: ClusterStats, video_stream: int | None) -> None:
         ray = cluster.ray
         self.stats = stats
         self.ray = ray
         self.engine, self.recipe, self.size, self.settings = engine, recipe, size, settings
         self.options, self.progress, self.notify = options, progress, notify
+        self.video_stream = video_stream
         self.backend = options.worker_backend(backend, engine.report)
         self.slots = cluster.slots(options.cpus_per_worker, options.gpus_per_worker)
         self.window = asyncio.Semaphore(2 * self.slots)  # chunks submitted and not yet joined
@@ -165,7 +170,7 @@ class _ClusterRun:
             asyncio.create_task(self._video(job, len(videos), keep_going)) for job in videos]
         if images:
             tasks.append(asyncio.create_task(run_jobs(self.engine, images, self.recipe, self.size, self.settings,
-                                                      self.progress, keep_going)))
+                                                      self.progress, keep_going, self.video_stream)))
         try:
             done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
             for task in pending:
@@ -200,29 +205,49 @@ class _ClusterRun:
                 # at strength below 1 the content's own embedding follows the whole file: not cut
                 seconds = 0.0 if self.recipe.needs_content else self.options.chunk_seconds
                 with self._timed("plan_seconds"):
-                    plan = await asyncio.to_thread(plan_video, job.source, seconds, files, self.slots)
+                    plan = await asyncio.to_thread(plan_video, job.source, seconds, files, self.slots,
+                                                   self.video_stream)
+                if plan.why_whole:
+                    logger.info("%s: sent to one worker whole: %s", job.source.name, plan.why_whole)
                 self.progress.start_file(job, plan.info)
                 embeddings = await self._style_embeddings()
-                joiner = ChunkJoiner(job.source, job.destination, plan.info, self.settings)
-                with self._timed("join_seconds"):
-                    await joiner.open()
                 try:
-                    await self._chunks(job, plan, embeddings, joiner)
-                    with self._timed("join_seconds"):
-                        await joiner.finish()
-                except BaseException:
-                    await asyncio.shield(joiner.abort())
-                    raise
-                outcome.ok, outcome.frames, outcome.notices = True, joiner.frames, joiner.notices
+                    last, frames, notices = await self._file(job, plan, embeddings)
+                except ChunkDecodeError as exc:  # read it whole, as without Ray
+                    logger.info("%s: sent to one worker whole: %s", job.source.name, exc)
+                    last, frames, notices = await self._file(job, plan.whole(str(exc)), embeddings)
+                info = plan.info
+                cap = self.size.cap_note(info.height, info.width, self.engine.model_set.size_multiple)
+                outcome.notices = [*plan.notices, *([cap] if cap else []), *notices]
+                if last.repaired:
+                    outcome.notices.append(f"{last.repaired} missing or out-of-order frame timestamps replaced")
+                outcome.ok, outcome.frames, outcome.damage = True, frames, last.damage
             outcome.seconds = time.perf_counter() - started
         for notice in outcome.notices:
             logger.warning("%s: %s", job.source.name, notice)
+        if outcome.damage:
+            logger.warning("%s: %s", job.source.name, outcome.damage)
         self.progress.end_file(outcome)
         return outcome
 
+    async def _file(self, job: Job, plan: VideoPlan,
+                    embeddings: dict[str, np.ndarray]) -> tuple[EncodedChunk, int, list[str]]:
+        """Convert one file as ``plan`` cuts it: its last chunk, frames written, the writer's notices."""
+        joiner = ChunkJoiner(job.source, job.destination, plan.info, self.settings, plan.info.stream_index)
+        with self._timed("join_seconds"):
+            await joiner.open()
+        try:
+            last = await self._chunks(job, plan, embeddings, joiner)
+            with self._timed("join_seconds"):
+                await joiner.finish(last.end_pts)
+        except BaseException:
+            await asyncio.shield(joiner.abort())
+            raise
+        return last, joiner.frames, joiner.notices
+
     async def _chunks(self, job: Job, plan: VideoPlan, embeddings: dict[str, np.ndarray],
-                      joiner: ChunkJoiner) -> None:
-        """Submit the chunks of ``plan`` (within the window) and join their results in order."""
+                      joiner: ChunkJoiner) -> EncodedChunk:
+        """Submit the chunks of ``plan`` (within the window) and join their results in order; the last one."""
         info = plan.info
         encoder = EncoderSpec(job.destination.name, info.width, info.height, info.time_base, info.rate,
                               self.settings, threads=max(1, math.ceil(self.options.cpus_per_worker)))
@@ -249,6 +274,7 @@ class _ClusterRun:
                 submitted.put_nowait(None)
 
         producer = asyncio.create_task(submit())
+        last: EncodedChunk | None = None
         try:
             while (item := await submitted.get()) is not None:
                 ref, key = item
@@ -262,6 +288,7 @@ class _ClusterRun:
                 self.stats.received_bytes += sum(len(p.data) for p in result.packets)
                 with self._timed("join_seconds"):
                     await joiner.append(result)
+                last = result
                 in_flight.remove(ref)
                 self.window.release()
             await producer
@@ -273,6 +300,9 @@ class _ClusterRun:
                 self.ray.cancel(ref, force=True)
                 self.window.release()
             raise
+        if last is None:
+            raise DecodeError(f"{job.source.name} has no video packets")
+        return last
 
     async def _result(self, job: Job, ref: Any) -> EncodedChunk:
         """Wait for one chunk; Ray's errors become streamer's one-line errors."""

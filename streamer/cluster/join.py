@@ -1,8 +1,9 @@
 """Joining stylized chunks into the destination file without re-encoding (driver side).
 
 The chunks' packets are muxed in order by the same :class:`~streamer.sinks.file.MediaWriter`
-as a single-process conversion (temporary file, renamed when complete), and the source's audio
-and subtitle packets are copied once, interleaved by time.
+as a single-process conversion (temporary file, renamed when complete, the track ending where
+the source's video ends), and the source's audio and subtitle packets are copied once,
+interleaved by time.
 """
 
 from __future__ import annotations
@@ -55,13 +56,14 @@ class ChunkJoiner:
         await joiner.open()
         for chunk in chunks:           # in order
             await joiner.append(chunk)
-        notices = await joiner.finish()  # or abort() on any failure
+        await joiner.finish(end_pts)   # or abort() on any failure
     """
 
-    def __init__(self, source: Path, destination: Path, info: VideoInfo, settings: EncoderSettings | None) -> None:
+    def __init__(self, source: Path, destination: Path, info: VideoInfo, settings: EncoderSettings | None,
+                 video_stream: int | None = None) -> None:
         self.source, self.destination, self.info = source, destination, info
         self._settings = settings
-        self._reader = MediaReader(source)
+        self._reader = MediaReader(source, video_stream=video_stream)
         self._writer: MediaWriter | None = None
         self._others: AsyncIterator[object] | None = None
         self._held: av.Packet | None = None  # the next pass-through packet, read ahead
@@ -109,12 +111,15 @@ class ChunkJoiner:
         self.frames += chunk.frames
         self._next_index += 1
 
-    async def finish(self) -> Path:
-        """Copy the rest of the other streams, finalize and move the file into place."""
+    async def finish(self, end_pts: int | None = None) -> Path:
+        """Copy the rest of the other streams, finalize and move the file into place.
+
+        :param end_pts: where the video ends (:attr:`info` time base), as for :meth:`MediaWriter.finish`.
+        """
         writer = self._require_writer()
         try:
             await self._copy_others(None)
-            await asyncio.to_thread(writer.finish)
+            await asyncio.to_thread(writer.finish, end_pts)
         except BaseException:
             await asyncio.shield(self.abort())
             raise

@@ -3,7 +3,8 @@
 Each worker process keeps one :class:`~streamer.engine.Engine` (one inference thread) for all
 the chunks it is given; the style embedding arrives with the chunk, computed once by the driver.
 The encoder is set up by the same code as the destination file's writer
-(:func:`~streamer.sinks.file.add_video_stream`), so the chunks join without re-encoding.
+(:func:`~streamer.sinks.file.video_encoder_stream`), so the chunks join without re-encoding,
+and each packet gets its frame's duration as the writer gives it.
 """
 
 from __future__ import annotations
@@ -29,18 +30,26 @@ from ..engine import Engine
 from ..errors import DecodeError
 from ..frames import Frame
 from ..inference.backends import BackendOptions
-from ..sinks.file import EncodedPacket, EncoderSettings, add_video_stream, encode_video_frame
+from ..pixels import video_from_rgb
+from ..sinks.file import EncodedPacket, EncoderSettings, video_encoder_stream
 from ..sources.media import MediaReader
 from ..styles import StyleRecipe
+from ..timestamps import nominal_interval
 from .chunks import ChunkInput
 from .models import ModelPackage
 
-__all__ = ["ChunkEncoder", "ChunkTask", "EncodedChunk", "EncoderSpec", "run_chunk", "stylize_chunk"]
+__all__ = ["ChunkDecodeError", "ChunkEncoder", "ChunkTask", "EncodedChunk", "EncoderSpec", "run_chunk",
+           "stylize_chunk"]
 
 #: frames in flight between the decoder and the encoder of one chunk
 IN_FLIGHT = 6
 #: seconds between progress reports to the driver
 REPORT_EVERY = 0.5
+
+
+class ChunkDecodeError(DecodeError):
+    """A chunk decoded on its own gave other frames than planned, or decoding errors: the driver
+    then sends the file whole (read exactly as without Ray, damage report included)."""
 
 
 @dataclass(frozen=True)
@@ -87,6 +96,9 @@ class EncodedChunk:
     backend: str  #: the worker's backend summary
     worker: str  #: host and process id
     seconds: float
+    end_pts: int | None = None  #: where the video ends (a whole file: as its reader found it)
+    damage: str | None = None  #: a whole file's damage, as its reader describes it, or None
+    repaired: int = 0  #: a whole file's frame timestamps replaced by its reader
 
 
 class ChunkEncoder:
@@ -98,10 +110,11 @@ class ChunkEncoder:
         memory.name = spec.destination  # lets PyAV pick the destination's container format
         self._container: Any = av.open(memory, "w")
         self.packets: list[EncodedPacket] = []
+        self._frame_pts: list[int] = []
         try:
             codec = spec.settings.codec_for(spec.destination)
-            self._stream = add_video_stream(self._container, Path(spec.destination), codec, spec.width,
-                                            spec.height, spec.time_base, spec.rate, spec.settings)
+            self._stream = video_encoder_stream(self._container, Path(spec.destination), codec, spec.width,
+                                                spec.height, spec.time_base, spec.rate, spec.settings)
             self._stream.codec_context.thread_count = spec.threads
         except BaseException:
             self.close()
@@ -109,9 +122,28 @@ class ChunkEncoder:
 
     def encode(self, frame: Frame | None) -> None:
         """Encode ``frame`` (``None`` flushes the encoder)."""
-        for packet in encode_video_frame(self._stream, frame, self.spec.time_base):
-            self.packets.append(EncodedPacket(bytes(packet), packet.pts, packet.dts, packet.is_keyframe,
-                                              packet.duration or 0))
+        if frame is None:
+            packets = self._stream.encode(None)
+        else:
+            out = video_from_rgb(frame.image, self._stream.pix_fmt or "yuv420p")
+            out.pts, out.time_base = frame.pts, self.spec.time_base
+            if frame.pts is not None:
+                self._frame_pts.append(frame.pts)
+            packets = self._stream.encode(out)
+        self.packets.extend(EncodedPacket(bytes(p), p.pts, p.dts, p.is_keyframe, 0) for p in packets)
+
+    def finish(self, end_pts: int | None) -> list[EncodedPacket]:
+        """Flush the encoder and give each packet its frame's duration: to the next frame, the
+        last one to ``end_pts`` (as the file writer does)."""
+        self.encode(None)
+        shown = sorted(self._frame_pts)
+        durations = {a: b - a for a, b in zip(shown, shown[1:], strict=False) if b > a}
+        if shown:
+            last = shown[-1]
+            before = durations.get(shown[-2]) if len(shown) > 1 else None
+            fallback = before or nominal_interval(self.spec.rate, self.spec.time_base)
+            durations[last] = end_pts - last if end_pts is not None and end_pts > last else fallback
+        return [p._replace(duration=durations.get(p.pts, 0)) if p.pts is not None else p for p in self.packets]
 
     @property
     def extradata(self) -> bytes | None:
@@ -135,7 +167,7 @@ async def stylize_chunk(engine: Engine, task: ChunkTask, chunk: ChunkInput,
     started = time.perf_counter()
     memory = io.BytesIO(chunk.data)
     memory.name = chunk.name
-    reader = MediaReader(memory)
+    reader = MediaReader(memory, video_stream=chunk.video_stream, orientation=chunk.orientation)
     encoder = ChunkEncoder(task.encoder)
     stream = engine.open_stream(f"chunk:{task.key}", QueuePolicy.LOSSLESS, capacity=3, size=task.size,
                                 lookup=task.lookup)
@@ -166,14 +198,18 @@ async def stylize_chunk(engine: Engine, task: ChunkTask, chunk: ChunkInput,
                 await encode_head(pending)
         while pending:
             await encode_head(pending)
-        await asyncio.to_thread(encoder.encode, None)
-        if chunk.frames is not None and not len(positions) == done == chunk.frames:
-            raise DecodeError(f"{chunk.name}: chunk {chunk.index} decoded {len(positions)} of {chunk.frames} "
-                              f"frames on its own; convert this file with --chunk-seconds 0")
+        whole = chunk.pts is None
+        end_pts = reader.end_pts if whole else chunk.end_pts
+        packets = await asyncio.to_thread(encoder.finish, end_pts)
+        read = reader.report
+        if not whole and (not len(positions) == done == chunk.frames or read.failed_packets or read.decoder_errors):
+            raise ChunkDecodeError(f"{chunk.name}: chunk {chunk.index} decoded {len(positions)} of {chunk.frames} "
+                                   f"frames on its own, with {read.failed_packets + read.decoder_errors} errors")
         if report is not None:
             report(done)
-        return EncodedChunk(chunk.index, encoder.packets, encoder.extradata, done, engine.report.summary,
-                            f"{socket.gethostname()} pid {os.getpid()}", time.perf_counter() - started)
+        return EncodedChunk(chunk.index, packets, encoder.extradata, done, engine.report.summary,
+                            f"{socket.gethostname()} pid {os.getpid()}", time.perf_counter() - started,
+                            end_pts, read.describe() if whole else None, read.repaired_timestamps if whole else 0)
     finally:
         stream.close()
         encoder.close()

@@ -254,7 +254,7 @@ class MediaWriter:
     def _add_video(self, codec: str) -> VideoStream:
         stream = video_encoder_stream(self._output, self.path, codec, self.width, self.height, self.time_base,
                                       self.rate, self.settings)
-        self._pix_fmt = stream.pix_fmt
+        self._pix_fmt = stream.pix_fmt or self._pix_fmt
         return stream
 
     def _add_copy(self, source: Stream) -> None:

@@ -167,10 +167,13 @@ async def convert_in_chunks(source: Path, destination: Path, model: str, style: 
                            EncoderSettings(crf=crf))
         joiner = ChunkJoiner(source, destination, info, EncoderSettings(crf=crf))
         await joiner.open()
+        end_pts = None
         async for chunk in chunk_inputs(plan):
             task = ChunkTask(str(chunk.index), recipe, embeddings, ProcessingSize.parse("96"), spec, backend)
-            await joiner.append(await stylize_chunk(worker, task, chunk))
-        await joiner.finish()
+            result = await stylize_chunk(worker, task, chunk)
+            await joiner.append(result)
+            end_pts = result.end_pts
+        await joiner.finish(end_pts)
         return plan
     finally:
         await worker.stop()
@@ -246,6 +249,8 @@ def test_chunked_conversion_when_joined_equals_the_single_process_convert(
     # the single-process ones
     a, b = decoded(single), decoded(chunked)
     assert len(b.pts) == 60 and b.same_as(a)
+    if kind == "rotated":  # turned as the player shows it, in every chunk: upright 120x160 frames
+        assert b.rotation == 0 and {i.shape[:2] for i in b.images} == {(160, 120)}
     if kind == "subtitles":  # copied once, untouched
         assert [data for _, _, data in b.others] == [f"line {i}".encode() for i in (0, 15, 30, 45)]
     # and every chunk starts a new GOP of the encoder
