@@ -28,6 +28,7 @@ from streamer.sinks.file import EncoderSettings
 from streamer.sources.media import VideoInfo
 from streamer.styles import StyleRecipe
 
+from ..corpus_media import Clip, corrupt_middle, cut_in_half, write
 from ..media import make_clip, pattern_frame
 from .conftest import Decoded, convert, decoded, leftovers
 from .processes import chunk_processes, descendants, listening_addresses, not_loopback
@@ -226,6 +227,31 @@ def test_convert_ray_when_one_file_is_bad_reports_it_and_finishes_the_others(
     assert "streamer: error: " in printed.err and "Traceback" not in printed.err
     assert sorted(p.name for p in out.iterdir()) == ["good.mp4", "good2.mkv", "pic.png"]
     assert len(decoded(out / "good.mp4").pts) == 20 and not leftovers(tmp_path)
+
+
+@pytest.mark.parametrize(("damage", "name", "allow"), [
+    (cut_in_half, "cut.mkv", False),  # cut short: seen while the driver reads the packets
+    (corrupt_middle, "bad.mp4", False),  # corrupt packets: seen by the worker decoding a chunk
+    (cut_in_half, "cut.mkv", True),
+])
+def test_convert_ray_when_the_input_is_damaged_follows_the_single_process_policy(
+        ray_cluster: dict[str, Any], style: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        damage: Any, name: str, allow: bool) -> None:
+    # given a damaged input, and what convert without Ray makes of it
+    good = write(tmp_path / f"good{Path(name).suffix}", Clip(frames=60, fps=30, width=96, height=64))
+    source = damage(good, tmp_path / name)
+    args = ["--allow-damaged"] if allow else []
+    single, clustered = tmp_path / f"single{source.suffix}", tmp_path / f"ray{source.suffix}"
+    status = 0 if allow else 3
+    assert convert(source, "-o", single, *style, *args) == status
+    capsys.readouterr()
+    # when it is converted with --ray in short chunks
+    assert convert(source, "-o", clustered, *style, "--ray", "--chunk-seconds", "0.3", *args) == status
+    printed = capsys.readouterr()
+    # then the exit status, the summary and the output are those without Ray
+    assert f"damaged {source} -> {clustered}" in printed.out
+    assert ("--allow-damaged accepts it" in printed.err) is not allow and "Traceback" not in printed.err
+    assert decoded(clustered).same_as(decoded(single)) and not leftovers(tmp_path)
 
 
 def test_convert_ray_when_no_node_can_hold_a_worker_says_so_before_any_output(
