@@ -187,6 +187,10 @@ async def stylize_chunk(engine: Engine, task: ChunkTask, chunk: ChunkInput,
     try:
         await stream.set_style(task.recipe)
         await asyncio.to_thread(reader.open)
+        # a decoder starting at a cut that is not an IDR frame may complain about references it never
+        # saw ("mmco: unref short failure") and still give the whole file's frames: errors while
+        # opening a later chunk (its first frames) are not damage; the file's first chunk has no such excuse
+        excused = reader.report.decoder_errors if chunk.pts is not None and chunk.index > 0 else 0
         reader.start()
         pending: deque[Future[Frame]] = deque()
         async for item in reader.items():
@@ -202,9 +206,10 @@ async def stylize_chunk(engine: Engine, task: ChunkTask, chunk: ChunkInput,
         end_pts = reader.end_pts if whole else chunk.end_pts
         packets = await asyncio.to_thread(encoder.finish, end_pts)
         read = reader.report
-        if not whole and (not len(positions) == done == chunk.frames or read.failed_packets or read.decoder_errors):
+        errors = read.failed_packets + read.decoder_errors - excused
+        if not whole and (not len(positions) == done == chunk.frames or errors):
             raise ChunkDecodeError(f"{chunk.name}: chunk {chunk.index} decoded {len(positions)} of {chunk.frames} "
-                                   f"frames on its own, with {read.failed_packets + read.decoder_errors} errors")
+                                   f"frames on its own, with {errors} errors ({read.first_error})")
         if report is not None:
             report(done)
         return EncodedChunk(chunk.index, packets, encoder.extradata, done, engine.report.summary,
