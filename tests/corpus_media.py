@@ -19,7 +19,7 @@ import numpy as np
 
 from .media import pattern_frame
 
-__all__ = ["Clip", "corrupt_middle", "cut_in_half", "upright_picture", "write"]
+__all__ = ["Clip", "corrupt_keyframe", "corrupt_middle", "cut_in_half", "upright_picture", "write"]
 
 
 def upright_picture(index: int, height: int, width: int) -> np.ndarray:
@@ -169,5 +169,18 @@ def corrupt_middle(path: Path, out: Path, every: int = 1500, span: int = 48) -> 
     rng = np.random.default_rng(0)
     for offset in range(len(data) // 3, 2 * len(data) // 3, every):
         data[offset:offset + span] = rng.integers(0, 256, span, dtype=np.uint8).tobytes()
+    out.write_bytes(bytes(data))
+    return out
+
+
+def corrupt_keyframe(path: Path, out: Path, which: int) -> Path:
+    """``path`` with bytes in the middle of its ``which``-th video keyframe flipped: the decoder
+    conceals the damage (the frame is still shown) and reports errors."""
+    with av.open(str(path)) as container:
+        keyframes = [(p.pos, p.size) for p in container.demux(video=0) if p.size and p.is_keyframe]
+    position, size = keyframes[which]
+    data = bytearray(path.read_bytes())
+    for offset in range(position + size // 3, position + size // 3 + 24):
+        data[offset] ^= 0x5A
     out.write_bytes(bytes(data))
     return out

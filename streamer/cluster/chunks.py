@@ -1,8 +1,9 @@
 """Cutting a video into chunks that workers can stylize independently (driver side).
 
-A chunk starts at a *clean* keyframe: a keyframe after which no packet shows an earlier
-picture (no open-GOP leading pictures), so decoding the chunk on its own gives exactly the
-frames a decoder of the whole file gives. A chunk travels as its compressed packets in a
+A chunk starts at a *clean* keyframe: a keyframe a decoder can start at (:mod:`.entry`: not
+an H.264 I-frame that is neither IDR nor an exact recovery point) after which no packet shows
+an earlier picture (no open-GOP leading pictures), so decoding the chunk on its own gives
+exactly the frames a decoder of the whole file gives. A chunk travels as its compressed packets in a
 small in-memory NUT file (codec parameters copied, no re-encoding) timestamped by their place
 (decode order, presentation order); the real timestamps, the frames' orientation and where the
 chunk's last frame ends travel beside it and are put back on the worker, so chunks keep the
@@ -31,6 +32,7 @@ from ..frames import Frame
 from ..sources.media import MediaReader, VideoInfo
 from ..sources.orientation import Orientation
 from ..timestamps import TimestampSource, nominal_interval
+from .entry import Entry, entry_of
 
 __all__ = ["ChunkInput", "PacketInfo", "VideoPlan", "auto_chunk_seconds", "chunk_inputs", "plan_video",
            "split_points"]
@@ -50,6 +52,7 @@ class PacketInfo:
     keyframe: bool
     discard: bool = False
     duration: int = 0
+    entry: Entry = Entry.RESET  #: how a decoder may start here (a keyframe's)
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,7 @@ class ChunkInput:
     :param orientation: how the file's frames are turned (a NUT piece may not say).
     :param video_stream: the video stream to read in a whole file (the one the driver planned).
     :param delay: ticks between the transport's decode and presentation positions.
+    :param entry: how its first packet lets a decoder start (:class:`~.entry.Entry`).
     """
 
     index: int
@@ -75,6 +79,7 @@ class ChunkInput:
     orientation: Orientation | None = None
     video_stream: int | None = None
     delay: int = 0
+    entry: Entry = Entry.RESET
 
     @property
     def frames(self) -> int | None:
@@ -103,13 +108,14 @@ class VideoPlan:
     starts: tuple[int, ...] | None  #: packet index of each chunk's start; None: sent whole
     packets: int
     start_pts: tuple[int, ...] = ()  #: each chunk's first timestamp (its clean keyframe's)
+    start_entries: tuple[Entry, ...] = ()  #: how each chunk's keyframe lets a decoder start
     end_pts: int | None = None  #: where the video ends, as the single-process reader finds it
     notices: tuple[str, ...] = ()  #: the reader's (streams left out, orientation applied...)
     why_whole: str | None = None  #: why the file is not cut (None: cut, or too short to cut)
 
     def whole(self, why: str) -> VideoPlan:
         """This plan with the file sent to one worker whole."""
-        return replace(self, starts=None, start_pts=(), why_whole=why)
+        return replace(self, starts=None, start_pts=(), start_entries=(), why_whole=why)
 
     @property
     def chunks(self) -> int:
@@ -130,6 +136,7 @@ def split_points(packets: Sequence[PacketInfo], time_base: Fraction, seconds: fl
 
     Returns None when the stream cannot be cut safely (missing timestamps, packets the
     demuxer marks to discard) or ``seconds`` is 0: the file then goes to one worker whole.
+    Keyframes a decoder cannot start at (:attr:`Entry.NONE`) are never cuts.
     """
     if seconds <= 0 or not packets or any(p.pts is None or p.discard for p in packets):
         return None
@@ -139,7 +146,7 @@ def split_points(packets: Sequence[PacketInfo], time_base: Fraction, seconds: fl
     chunk_pts = _pts(packets[0])
     for begin, end in zip(bounds[1:-1], bounds[2:], strict=True):
         head = _pts(packets[begin])
-        clean = all(_pts(p) >= head for p in packets[begin + 1:end])
+        clean = packets[begin].entry is not Entry.NONE and all(_pts(p) >= head for p in packets[begin + 1:end])
         if clean and (head - chunk_pts) * time_base >= seconds:
             starts.append(begin)
             chunk_pts = head
@@ -189,7 +196,8 @@ def plan_video(source: Path, seconds: float | None, files: int = 1, slots: int =
     starts = split_points(packets, info.time_base, length)
     if starts is None:
         return plan
-    return replace(plan, starts=starts, start_pts=tuple(_pts(packets[i]) for i in starts))
+    return replace(plan, starts=starts, start_pts=tuple(_pts(packets[i]) for i in starts),
+                   start_entries=tuple(packets[i].entry for i in starts))
 
 
 def _scan_video(source: Path, index: int) -> tuple[list[PacketInfo], str | None]:
@@ -197,12 +205,14 @@ def _scan_video(source: Path, index: int) -> tuple[list[PacketInfo], str | None]
     packets: list[PacketInfo] = []
     with media_errors(f"cannot open {source.name}"), av.open(str(source)) as container:
         stream = container.streams[index]
+        codec, extradata = stream.codec_context.name, stream.codec_context.extradata
         try:
             for p in container.demux(stream):
                 if p.size:
                     if p.is_corrupt:
                         return packets, "corrupt packets"
-                    packets.append(PacketInfo(p.pts, p.is_keyframe, p.is_discard, p.duration or 0))
+                    entry = entry_of(codec, extradata, bytes(p)) if p.is_keyframe else Entry.RESET
+                    packets.append(PacketInfo(p.pts, p.is_keyframe, p.is_discard, p.duration or 0, entry))
         except media_library_errors() as exc:
             return packets, f"unreadable: {exc}"
     return packets, None
@@ -224,7 +234,8 @@ async def chunk_inputs(plan: VideoPlan) -> AsyncGenerator[ChunkInput, None]:
             if piece is None:
                 raise DecodeError(f"{name} changed while it was being converted")
             data, pts, delay = piece
-            yield ChunkInput(index, data, pts, info.time_base, name, end, info.orientation, delay=delay)
+            yield ChunkInput(index, data, pts, info.time_base, name, end, info.orientation, delay=delay,
+                             entry=plan.start_entries[index])
     finally:
         await asyncio.shield(asyncio.to_thread(pieces.close))
 

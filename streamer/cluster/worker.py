@@ -36,6 +36,7 @@ from ..sources.media import MediaReader
 from ..styles import StyleRecipe
 from ..timestamps import nominal_interval
 from .chunks import ChunkInput
+from .entry import Entry
 from .models import ModelPackage
 
 __all__ = ["ChunkDecodeError", "ChunkEncoder", "ChunkTask", "EncodedChunk", "EncoderSpec", "run_chunk",
@@ -187,10 +188,12 @@ async def stylize_chunk(engine: Engine, task: ChunkTask, chunk: ChunkInput,
     try:
         await stream.set_style(task.recipe)
         await asyncio.to_thread(reader.open)
-        # a decoder starting at a cut that is not an IDR frame may complain about references it never
-        # saw ("mmco: unref short failure") and still give the whole file's frames: errors while
-        # opening a later chunk (its first frames) are not damage; the file's first chunk has no such excuse
-        excused = reader.report.decoder_errors if chunk.pts is not None and chunk.index > 0 else 0
+        # a decoder starting at an H.264 recovery point complains about references it never saw
+        # ("mmco: unref short failure") while giving the whole file's pictures (the recovery point
+        # promises it): its messages until the first frame are the cut's, not damage. A chunk starting
+        # at a reset (an IDR frame) has no such excuse, nor has the file's first chunk (a decoder of
+        # the whole file starts there too): any error is damage, and the file goes whole
+        excused = reader.report.decoder_errors if chunk.index > 0 and chunk.entry is Entry.RECOVERY else 0
         reader.start()
         pending: deque[Future[Frame]] = deque()
         async for item in reader.items():
@@ -208,8 +211,9 @@ async def stylize_chunk(engine: Engine, task: ChunkTask, chunk: ChunkInput,
         read = reader.report
         errors = read.failed_packets + read.decoder_errors - excused
         if not whole and (not len(positions) == done == chunk.frames or errors):
+            first = f"; first: {read.first_error}" if read.first_error else ""
             raise ChunkDecodeError(f"{chunk.name}: chunk {chunk.index} decoded {len(positions)} of {chunk.frames} "
-                                   f"frames on its own, with {errors} errors ({read.first_error})")
+                                   f"frames on its own with {errors} decoding errors{first}")
         if report is not None:
             report(done)
         return EncodedChunk(chunk.index, packets, encoder.extradata, done, engine.report.summary,

@@ -8,6 +8,7 @@ import asyncio
 import socket
 import sys
 import threading
+from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
 
@@ -27,10 +28,11 @@ from streamer.cluster.chunks import (
     split_points,
 )
 from streamer.cluster.connect import parse_address
+from streamer.cluster.entry import Entry, entry_of
 from streamer.cluster.join import ChunkJoiner, fit_dts
 from streamer.cluster.models import ModelPackage
 from streamer.cluster.progress import FrameCounter
-from streamer.cluster.worker import ChunkTask, EncoderSpec, stylize_chunk
+from streamer.cluster.worker import ChunkDecodeError, ChunkTask, EncoderSpec, stylize_chunk
 from streamer.config import Backend, CpuPrecision, Precision, ProcessingSize
 from streamer.engine import Engine
 from streamer.errors import ConfigError, SinkError
@@ -38,6 +40,7 @@ from streamer.inference.backends import BackendOptions, BackendReport, default_t
 from streamer.sinks.file import EncodedPacket, EncoderSettings
 from streamer.styles import StyleRecipe
 
+from ..corpus_media import corrupt_keyframe
 from ..media import make_clip, pattern_frame
 from .conftest import convert, decoded, leftovers
 
@@ -67,6 +70,31 @@ def test_split_points_when_keyframes_are_clean_cuts_chunks_of_at_least_the_lengt
 def test_split_points_when_a_keyframe_has_leading_pictures_does_not_cut_there() -> None:
     packets = gops(10, 10, 10, leading={1: 2})  # GOP 1 opens with two pictures of GOP 0's time
     assert split_points(packets, TB, 1.0) == (0, 20)
+
+
+def test_split_points_when_a_keyframe_is_no_entry_point_does_not_cut_there() -> None:
+    packets = gops(10, 10, 10)
+    packets[10] = replace(packets[10], entry=Entry.NONE)  # an H.264 I-frame neither IDR nor recovery point
+    packets[20] = replace(packets[20], entry=Entry.RECOVERY)
+    assert split_points(packets, TB, 1.0) == (0, 20)
+
+
+@pytest.mark.parametrize(("options", "expected"), [
+    ({}, Entry.RESET),  # x264's keyframes are IDR frames
+    ({"x264-params": "open-gop=1"}, Entry.RECOVERY),  # I-frames with an exact recovery point
+])
+def test_entry_of_when_h264_keyframes_are_idr_frames_or_recovery_points(
+        tmp_path: Path, options: dict[str, str], expected: Entry) -> None:
+    for suffix in (".mp4", ".ts"):  # length-prefixed and Annex B units
+        source = write_clip(tmp_path / f"in{suffix}", list(range(30)), 10,
+                            {"g": "10", "keyint_min": "10", "sc_threshold": "0", **options})
+        with av.open(str(source)) as c:
+            stream = c.streams.video[0]
+            extradata = stream.codec_context.extradata
+            entries = [entry_of("h264", extradata, bytes(p)) for p in c.demux(stream) if p.size and p.is_keyframe]
+        assert entries == [Entry.RESET, expected, expected], suffix
+    assert entry_of("h264", None, b"\x00\x00\x01\x01\x88") is Entry.NONE  # a plain I slice
+    assert entry_of("vp9", None, b"anything") is Entry.RESET
 
 
 @pytest.mark.parametrize("case", ["no-pts", "discard", "zero"])
@@ -258,6 +286,21 @@ def test_chunked_conversion_when_joined_equals_the_single_process_convert(
         packet_pts = [p.pts for p in c.demux(video=0) if p.size]
     assert {packet_pts[i] for i in plan.starts} <= set(b.keyframes)
     assert not leftovers(tmp_path)
+
+
+@pytest.mark.slow  # seconds to a minute each: real codecs and engines
+def test_chunked_conversion_when_a_later_chunk_starts_at_a_damaged_idr_frame_refuses_the_chunk(
+        tmp_path: Path, style: list[str]) -> None:
+    # given a clip whose keyframes are IDR frames, the fourth one (a chunk's first frame) damaged:
+    # the decoder conceals it and complains, and a single-process convert calls the file damaged
+    good = make_clip(tmp_path / "good.mp4", frames=60, fps=10, keyframe_every=10, audio=None)
+    source = corrupt_keyframe(good, tmp_path / "in.mp4", which=3)
+    assert convert(source, "-o", tmp_path / "single.mp4", *style, "--backend", "cpu") == 3
+    # when it is cut at its keyframes, the chunk starting at the damaged one is refused (the file then
+    # goes to one worker whole): a decoder starting at an IDR frame has nothing to complain about
+    with pytest.raises(ChunkDecodeError, match="chunk 3 decoded 10 of 10 frames on its own with [1-9]"):
+        asyncio.run(convert_in_chunks(source, tmp_path / "chunked.mp4", style[1], style_name(style), 0.3,
+                                      tmp_path / "models"))
 
 
 @pytest.mark.slow  # seconds to a minute each: real codecs and engines
