@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from streamer.inference.catalog import bundled_dir, magenta_dir, shared_dir
+from streamer.inference.catalog import bundled_dir, find_model_set, magenta_dir, shared_dir
 
 from .media import make_clip  # noqa: F401 - re-exported for tests
 
@@ -73,6 +73,24 @@ def any_model() -> str:
     if magenta_dir() is not None:
         return "magenta"
     pytest.skip("no model set on this machine (neither bundled models nor ../shared)")
+
+
+@pytest.fixture(scope="session")
+def style(any_model: str, tmp_path_factory: pytest.TempPathFactory) -> list[str]:
+    """``convert`` options for a style the model in use paints (its first built-in style, else a
+    generated image): ``--model M --style S``."""
+    from PIL import Image
+
+    from streamer.styles import load_builtin_styles
+
+    from .media import pattern_frame
+
+    names = load_builtin_styles(find_model_set(any_model).styles_file)
+    if names:
+        return ["--model", any_model, "--style", next(iter(names))]
+    spec = tmp_path_factory.mktemp("style") / "style.png"
+    Image.fromarray(pattern_frame(4, 256, 256)).save(spec)
+    return ["--model", any_model, "--style", str(spec)]
 
 
 @pytest.fixture

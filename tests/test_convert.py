@@ -47,21 +47,6 @@ def leftovers(folder: Path) -> list[str]:
     return [p.name for p in folder.iterdir() if ".partial-" in p.name]
 
 
-@pytest.fixture
-def style(any_model: str, tmp_path: Path) -> list[str]:
-    """Style options valid for the model in use (a built-in name, or an image file)."""
-    from streamer.inference.catalog import find_model_set
-    from streamer.styles import load_builtin_styles
-
-    names = load_builtin_styles(find_model_set(any_model).styles_file)
-    if names:
-        spec = next(iter(names))
-    else:
-        spec = str(tmp_path / "style.png")
-        Image.fromarray(pattern_frame(4, 256, 256)).save(spec)
-    return ["--model", any_model, "--style", spec]
-
-
 def test_video_keeps_frames_timestamps_size_and_audio_packets(tmp_path: Path, style: list[str]) -> None:
     source = make_clip(tmp_path / "in.mp4", frames=12, width=160, height=120, fps=10, audio="aac")
     out = tmp_path / "out.mp4"

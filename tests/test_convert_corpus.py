@@ -24,7 +24,6 @@ from PIL import Image
 from streamer.cli import main
 
 from .corpus_media import Clip, corrupt_middle, cut_in_half, upright_picture, write
-from .media import pattern_frame
 
 
 class _Same:
@@ -317,7 +316,7 @@ def _check_upright(first: np.ndarray, expected: Clip) -> None:
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
-def test_convert_when_odd_or_damaged_input(case: Case, tmp_path: Path, corpus_style: list[str],
+def test_convert_when_odd_or_damaged_input(case: Case, tmp_path: Path, style: list[str],
                                            capsys: pytest.CaptureFixture[str],
                                            caplog: pytest.LogCaptureFixture) -> None:
     # given
@@ -325,7 +324,7 @@ def test_convert_when_odd_or_damaged_input(case: Case, tmp_path: Path, corpus_st
     out = tmp_path / case.out
     # when
     status = main(["convert", "--no-progress", "--backend", "cpu", "--size", "64", str(source), "-o", str(out),
-                   *corpus_style, *case.args])
+                   *style, *case.args])
     printed = capsys.readouterr()
     text = printed.out + printed.err + caplog.text  # warnings go through logging
     # then
@@ -370,20 +369,6 @@ def test_convert_when_odd_or_damaged_input(case: Case, tmp_path: Path, corpus_st
     if before.audio_start is not None and after.audio_start is not None and after.times:
         # audio and video keep their offset (the AVI bug moved video 2 frames late)
         assert after.times[0] - after.audio_start == pytest.approx(before.times[0] - before.audio_start, abs=0.0011)
-
-
-@pytest.fixture
-def corpus_style(any_model: str, tmp_path_factory: pytest.TempPathFactory) -> list[str]:
-    """Style options valid for the model in use (a built-in name, or an image file)."""
-    from streamer.inference.catalog import find_model_set
-    from streamer.styles import load_builtin_styles
-
-    names = load_builtin_styles(find_model_set(any_model).styles_file)
-    if names:
-        return ["--model", any_model, "--style", next(iter(names))]
-    spec = tmp_path_factory.mktemp("style") / "style.png"
-    Image.fromarray(pattern_frame(4, 256, 256)).save(spec)
-    return ["--model", any_model, "--style", str(spec)]
 
 
 def test_corpus_has_at_least_40_cases() -> None:

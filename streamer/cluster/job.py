@@ -31,7 +31,7 @@ from .chunks import VideoPlan, chunk_inputs, plan_video
 from .connect import Cluster, connect
 from .join import ChunkJoiner
 from .models import ModelPackage
-from .progress import FrameCounter
+from .progress import ChunkKey, FrameCounter
 from .worker import ChunkDecodeError, ChunkTask, EncodedChunk, EncoderSpec, run_chunk
 
 __all__ = ["ClusterOptions", "ClusterStats", "run_cluster_jobs"]
@@ -159,7 +159,7 @@ class _ClusterRun:
             retry_exceptions=False)
         self._embeddings: dict[str, np.ndarray] | None = None
         self._reported: set[str] = set()
-        self._chunk_keys = 0
+        self._files = 0  # videos started: each one's number in the progress keys
         self._shown = 0  # frames already passed to the progress display
 
     async def all(self, jobs: list[Job], keep_going: bool) -> list[FileOutcome]:
@@ -199,6 +199,8 @@ class _ClusterRun:
     # -- one video ------------------------------------------------------------------------
     async def _video(self, job: Job, files: int, keep_going: bool) -> FileOutcome:
         outcome = FileOutcome(job, ok=False)
+        self._files += 1
+        number = self._files
         async with self.active_files:
             started = time.perf_counter()
             with recording_failure(outcome, self.progress, keep_going):
@@ -212,10 +214,11 @@ class _ClusterRun:
                 self.progress.start_file(job, plan.info)
                 embeddings = await self._style_embeddings()
                 try:
-                    last, frames, notices = await self._file(job, plan, embeddings)
+                    last, frames, notices = await self._file(job, plan, embeddings, ChunkKey(number, 0, 0))
                 except ChunkDecodeError as exc:  # read it whole, as without Ray
                     logger.info("%s: sent to one worker whole: %s", job.source.name, exc)
-                    last, frames, notices = await self._file(job, plan.whole(str(exc)), embeddings)
+                    last, frames, notices = await self._file(job, plan.whole(str(exc)), embeddings,
+                                                             ChunkKey(number, 1, 0))
                 info = plan.info
                 cap = self.size.cap_note(info.height, info.width, self.engine.model_set.size_multiple)
                 outcome.notices = [*plan.notices, *([cap] if cap else []), *notices]
@@ -230,14 +233,15 @@ class _ClusterRun:
         self.progress.end_file(outcome)
         return outcome
 
-    async def _file(self, job: Job, plan: VideoPlan,
-                    embeddings: dict[str, np.ndarray]) -> tuple[EncodedChunk, int, list[str]]:
-        """Convert one file as ``plan`` cuts it: its last chunk, frames written, the writer's notices."""
+    async def _file(self, job: Job, plan: VideoPlan, embeddings: dict[str, np.ndarray],
+                    attempt: ChunkKey) -> tuple[EncodedChunk, int, list[str]]:
+        """Convert one file as ``plan`` cuts it (progress keys: ``attempt``'s file and attempt): its
+        last chunk, frames written, the writer's notices."""
         joiner = ChunkJoiner(job.source, job.destination, plan.info, self.settings, plan.info.stream_index)
         with self._timed("join_seconds"):
             await joiner.open()
         try:
-            last = await self._chunks(job, plan, embeddings, joiner)
+            last = await self._chunks(job, plan, embeddings, joiner, attempt)
             with self._timed("join_seconds"):
                 await joiner.finish(last.end_pts)
         except BaseException:
@@ -246,7 +250,7 @@ class _ClusterRun:
         return last, joiner.frames, joiner.notices
 
     async def _chunks(self, job: Job, plan: VideoPlan, embeddings: dict[str, np.ndarray],
-                      joiner: ChunkJoiner) -> EncodedChunk:
+                      joiner: ChunkJoiner, attempt: ChunkKey) -> EncodedChunk:
         """Submit the chunks of ``plan`` (within the window) and join their results in order; the last one."""
         info = plan.info
         encoder = EncoderSpec(job.destination.name, info.width, info.height, info.time_base, info.rate,
@@ -264,8 +268,8 @@ class _ClusterRun:
                         break
                     self.stats.sent_bytes += len(chunk.data)
                     await self.window.acquire()
-                    self._chunk_keys += 1
-                    task = ChunkTask(f"{self._chunk_keys}", self.recipe, embeddings, self.size, encoder, self.backend)
+                    task = ChunkTask(attempt._replace(chunk=chunk.index), self.recipe, embeddings, self.size, encoder,
+                                     self.backend)
                     ref = self.task.remote(task, chunk, self.model, self.counter)
                     in_flight.append(ref)
                     submitted.put_nowait((ref, task.key))

@@ -38,6 +38,7 @@ from ..timestamps import nominal_interval
 from .chunks import ChunkInput
 from .entry import Entry
 from .models import ModelPackage
+from .progress import ChunkKey
 
 __all__ = ["ChunkDecodeError", "ChunkEncoder", "ChunkTask", "EncodedChunk", "EncoderSpec", "run_chunk",
            "stylize_chunk"]
@@ -74,7 +75,7 @@ class ChunkTask:
     worker's stream composes them (mix, strength) exactly as a single-process conversion does.
     """
 
-    key: str  #: progress key, unique per chunk of the job
+    key: ChunkKey  #: progress key: the file, the attempt at it, the chunk
     recipe: StyleRecipe
     embeddings: dict[str, np.ndarray]  #: each of ``recipe.styles`` -> its embedding
     size: ProcessingSize

@@ -1,4 +1,4 @@
-"""Fixtures for the cluster tests: a style for the model in use, media read back, one Ray per module."""
+"""Fixtures for the cluster tests: media read back, one Ray per module (the style comes from tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -13,11 +13,9 @@ from typing import Any
 import av
 import numpy as np
 import pytest
-from PIL import Image
 
 from streamer.cli import main
 
-from ..media import pattern_frame
 from .processes import descendants, listening_addresses, not_loopback
 
 # read by Ray once, when it is first imported (by a test or by streamer): a local instance then
@@ -77,20 +75,6 @@ def convert(*args: str | Path) -> int:
 def leftovers(folder: Path) -> list[str]:
     """Partial outputs left behind (there must be none)."""
     return [p.name for p in folder.rglob("*") if ".partial-" in p.name]
-
-
-@pytest.fixture(scope="module")
-def style(any_model: str, tmp_path_factory: pytest.TempPathFactory) -> list[str]:
-    """Style options valid for the model in use (a built-in name, or an image file): ``--model M --style S``."""
-    from streamer.inference.catalog import find_model_set
-    from streamer.styles import load_builtin_styles
-
-    names = load_builtin_styles(find_model_set(any_model).styles_file)
-    if names:
-        return ["--model", any_model, "--style", next(iter(names))]
-    spec = tmp_path_factory.mktemp("style") / "style.png"
-    Image.fromarray(pattern_frame(4, 256, 256)).save(spec)
-    return ["--model", any_model, "--style", str(spec)]
 
 
 @pytest.fixture(scope="module")

@@ -31,7 +31,7 @@ from streamer.cluster.connect import parse_address
 from streamer.cluster.entry import Entry, entry_of
 from streamer.cluster.join import ChunkJoiner, fit_dts
 from streamer.cluster.models import ModelPackage
-from streamer.cluster.progress import FrameCounter
+from streamer.cluster.progress import ChunkKey, FrameCounter
 from streamer.cluster.worker import ChunkDecodeError, ChunkTask, EncoderSpec, stylize_chunk
 from streamer.config import Backend, CpuPrecision, Precision, ProcessingSize
 from streamer.engine import Engine
@@ -197,7 +197,7 @@ async def convert_in_chunks(source: Path, destination: Path, model: str, style: 
         await joiner.open()
         end_pts = None
         async for chunk in chunk_inputs(plan):
-            task = ChunkTask(str(chunk.index), recipe, embeddings, ProcessingSize.parse("96"), spec, backend)
+            task = ChunkTask(ChunkKey(1, 0, chunk.index), recipe, embeddings, ProcessingSize.parse("96"), spec, backend)
             result = await stylize_chunk(worker, task, chunk)
             await joiner.append(result)
             end_pts = result.end_pts
@@ -344,12 +344,24 @@ def test_chunked_conversion_when_strength_below_one_sends_the_file_whole_and_ble
 
 def test_frame_counter_when_a_chunk_is_retried_counts_its_frames_once() -> None:
     counter = FrameCounter()
-    counter.report("a", 12)
-    counter.report("b", 5)
-    counter.report("a", 3)  # chunk a's worker died; the retry starts again from 0
+    a, b = ChunkKey(1, 0, 0), ChunkKey(1, 0, 1)
+    counter.report(a, 12)
+    counter.report(b, 5)
+    counter.report(a, 3)  # chunk a's worker died; the retry starts again from 0
     assert counter.total() == 17
-    counter.report("a", 20)
+    counter.report(a, 20)
     assert counter.total() == 25
+
+
+def test_frame_counter_when_a_file_is_resent_whole_counts_its_frames_once() -> None:
+    counter = FrameCounter()
+    counter.report(ChunkKey(1, 0, 0), 10)
+    counter.report(ChunkKey(1, 0, 1), 10)  # then chunk 2 fails to decode: the file goes whole
+    counter.report(ChunkKey(2, 0, 0), 7)  # another file
+    counter.report(ChunkKey(1, 1, 0), 15)  # the whole file, not yet as far as the chunks got
+    assert counter.total() == 20 + 7
+    counter.report(ChunkKey(1, 1, 0), 30)
+    assert counter.total() == 30 + 7
 
 
 @pytest.mark.parametrize(("backend", "gpus", "expected"), [
@@ -432,8 +444,9 @@ def test_run_chunk_when_a_gpu_worker_runs_several_chunks_keeps_one_engine_and_th
     before = inference_threads()
     # when the worker process runs the chunks one after another, as Ray calls it
     recipe = StyleRecipe.of(str(image))
-    results = [worker.run_chunk(ChunkTask(str(c.index), recipe, embeddings, ProcessingSize.parse("96"), spec, backend),
-                                c, package) for c in chunks]
+    size = ProcessingSize.parse("96")
+    results = [worker.run_chunk(ChunkTask(ChunkKey(1, 0, c.index), recipe, embeddings, size, spec, backend), c, package)
+               for c in chunks]
     assert worker._engine is not None
     engine = worker._engine[1]
     try:

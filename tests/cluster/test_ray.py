@@ -28,12 +28,39 @@ from streamer.sinks.file import EncoderSettings
 from streamer.sources.media import VideoInfo
 from streamer.styles import StyleRecipe
 
-from ..corpus_media import Clip, corrupt_middle, cut_in_half, write
+from ..corpus_media import Clip, corrupt_keyframe, corrupt_middle, cut_in_half, write
 from ..media import make_clip, pattern_frame
 from .conftest import Decoded, convert, decoded, leftovers
 from .processes import chunk_processes, descendants, listening_addresses, not_loopback
 
 pytestmark = pytest.mark.slow
+
+
+class Recorder(Progress):
+    """The frames a run said it would convert, and the frames its progress counted."""
+
+    def __init__(self) -> None:
+        self.expected, self.advanced = 0, 0
+
+    def start_file(self, job: Job, info: VideoInfo | None) -> None:
+        self.expected += (info.frames or 0) if info is not None else 1
+
+    def advance(self, frames: int = 1) -> None:
+        self.advanced += frames
+
+
+async def convert_on_ray(source: Path, out: Path, style: list[str], progress: Progress,
+                         chunk_seconds: float) -> list[FileOutcome]:
+    """What ``convert`` (``--size 96 --crf 0``) does with ``--ray``, with ``progress`` watching."""
+    engine = Engine.create(style[1], BackendOptions(Backend.CPU, default_threads()))  # as the CLI does
+    await engine.start()
+    try:
+        recipe = StyleRecipe.of(style[3])
+        return await run_cluster_jobs(engine, [Job(source, out)], recipe, ProcessingSize.parse("96"),
+                                      EncoderSettings(crf=0), BackendOptions(Backend.CPU),
+                                      ClusterOptions(chunk_seconds=chunk_seconds), progress)
+    finally:
+        await engine.stop()
 
 
 @pytest.fixture(scope="module")
@@ -130,32 +157,11 @@ def test_convert_ray_when_a_worker_is_killed_mid_chunk_retries_it_and_the_output
                     continue
             time.sleep(0.02)
 
-    class Recorder(Progress):
-        def __init__(self) -> None:
-            self.expected, self.advanced = 0, 0
-
-        def start_file(self, job: Job, info: VideoInfo | None) -> None:
-            self.expected += (info.frames or 0) if info is not None else 1
-
-        def advance(self, frames: int = 1) -> None:
-            self.advanced += frames
-
-    async def run(progress: Recorder) -> list[FileOutcome]:
-        engine = Engine.create(style[1], BackendOptions(Backend.CPU, default_threads()))  # as the CLI does
-        await engine.start()
-        try:
-            recipe = StyleRecipe.of(style[3])
-            return await run_cluster_jobs(engine, [Job(source, out)], recipe, ProcessingSize.parse("96"),
-                                          EncoderSettings(crf=0), BackendOptions(Backend.CPU),
-                                          ClusterOptions(chunk_seconds=5), progress)
-        finally:
-            await engine.stop()
-
     killer = threading.Thread(target=kill_one_worker)
     killer.start()
     progress = Recorder()
     try:
-        [outcome] = asyncio.run(run(progress))
+        [outcome] = asyncio.run(convert_on_ray(source, out, style, progress, chunk_seconds=5))
     finally:
         stop.set()
         killer.join()
@@ -165,6 +171,24 @@ def test_convert_ray_when_a_worker_is_killed_mid_chunk_retries_it_and_the_output
     assert decoded(out).same_as(single)
     # progress counted every frame once, though the killed chunk ran twice
     assert progress.expected == progress.advanced == 200
+    assert not leftovers(tmp_path)
+
+
+def test_convert_ray_when_a_later_chunk_is_damaged_resends_the_file_and_counts_each_frame_once(
+        ray_cluster: dict[str, Any], style: list[str], tmp_path: Path) -> None:
+    # given a clip cut at IDR frames, the fourth damaged: a damaged input without Ray
+    good = make_clip(tmp_path / "good.mp4", frames=60, fps=10, keyframe_every=10, audio=None)
+    source = corrupt_keyframe(good, tmp_path / "in.mp4", which=3)
+    single, out = tmp_path / "single.mp4", tmp_path / "ray.mp4"
+    assert convert(source, "-o", single, *style) == 3
+    # when it runs on Ray in 1 s chunks: the first three chunks are done before the fourth fails
+    # to decode cleanly and the file is resent whole
+    progress = Recorder()
+    [outcome] = asyncio.run(convert_on_ray(source, out, style, progress, chunk_seconds=1))
+    # then it is damaged as without Ray, with the same output, and progress counted each frame once
+    assert outcome.ok and outcome.damage and outcome.frames == 60
+    assert decoded(out).same_as(decoded(single))
+    assert progress.advanced == progress.expected == 60
     assert not leftovers(tmp_path)
 
 
