@@ -25,6 +25,8 @@ ADDRESS_ENV = "STREAMER_RAY_ADDRESS"
 LOCAL = "local"
 #: Ray's switch (read when ``ray`` is imported) that pins a node's address to loopback
 _LOOPBACK_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+#: Ray's switch for token authentication (a Ray Client sends its token only when it is "token")
+_AUTH_MODE_ENV = "RAY_AUTH_MODE"
 _ADDRESS = re.compile(r"^(auto|local|ray://[^\s/]+(:\d+)?|[\w.\-\[\]:]+:\d+)$")
 
 logger = logging.getLogger(__name__)
@@ -143,6 +145,9 @@ def connect(address: str | None, verbose: bool = False) -> Cluster:
     except Exception as exc:  # Ray raises ConnectionError, RuntimeError, ValueError...
         where = "start a local Ray instance" if address is None else f"connect to the Ray cluster at {address}"
         detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if address is not None and address.startswith("ray://") and _AUTH_MODE_ENV not in os.environ:
+            detail += (f" (a cluster with token authentication, Ray's default since 2.5x, needs "
+                       f"{_AUTH_MODE_ENV}=token and its token in $RAY_AUTH_TOKEN or ~/.ray/auth_token)")
         raise ClusterError(f"cannot {where}: {detail}") from exc
     cluster = Cluster(ray, owned=True, local=address is None)
     if cluster.local and ray.util.get_node_ip_address() not in _LOOPBACK:
