@@ -146,7 +146,7 @@ def connect(address: str | None, verbose: bool = False) -> Cluster:
         where = "start a local Ray instance" if address is None else f"connect to the Ray cluster at {address}"
         detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         if address is not None and address.startswith("ray://") and _AUTH_MODE_ENV not in os.environ:
-            detail += (f" (a cluster with token authentication, Ray's default since 2.5x, needs "
+            detail += (f" (a cluster with token authentication (recent Ray 2.x turns it on) needs "
                        f"{_AUTH_MODE_ENV}=token and its token in $RAY_AUTH_TOKEN or ~/.ray/auth_token)")
         raise ClusterError(f"cannot {where}: {detail}") from exc
     cluster = Cluster(ray, owned=True, local=address is None)
