@@ -81,6 +81,9 @@ def ray_head(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, di
     env = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0",
            "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32),
            "RAY_agent_register_timeout_ms": "180000",  # the node's agents start slowly on a loaded machine
+           # with gRPC's fork support on (grpcio's default), the process Ray Client's proxy spawns for each
+           # driver dies at once and the driver reads "Initialization failure from server"
+           "GRPC_ENABLE_FORK_SUPPORT": "0",
            "PYTHONPATH": os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)}
     head = None
     for _ in range(_START_TRIES):
