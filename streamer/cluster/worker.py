@@ -30,7 +30,7 @@ from ..engine import Engine
 from ..errors import DecodeError
 from ..frames import Frame
 from ..inference.backends import BackendOptions
-from ..pixels import video_from_rgb
+from ..pixels import scaled_video_from_rgb
 from ..sinks.file import EncodedPacket, EncoderSettings, video_encoder_stream
 from ..sources.media import MediaReader
 from ..styles import StyleRecipe
@@ -127,7 +127,10 @@ class ChunkEncoder:
         if frame is None:
             packets = self._stream.encode(None)
         else:
-            out = video_from_rgb(frame.image, self._stream.pix_fmt or "yuv420p")
+            # scaled from the processing size as the file writer does it (in YUV), so the chunks'
+            # frames are the single-process ones
+            out = scaled_video_from_rgb(frame.image, self.spec.width, self.spec.height,
+                                        self._stream.pix_fmt or "yuv420p")
             out.pts, out.time_base = frame.pts, self.spec.time_base
             if frame.pts is not None:
                 self._frame_pts.append(frame.pts)
@@ -172,7 +175,7 @@ async def stylize_chunk(engine: Engine, task: ChunkTask, chunk: ChunkInput,
     reader = MediaReader(memory, video_stream=chunk.video_stream, orientation=chunk.orientation)
     encoder = ChunkEncoder(task.encoder)
     stream = engine.open_stream(f"chunk:{task.key}", QueuePolicy.LOSSLESS, capacity=3, size=task.size,
-                                lookup=task.lookup)
+                                lookup=task.lookup, upscale=False)  # the encoder scales, as the writer does
     positions: set[int] = set()
     done = 0
     last_report = time.monotonic()
