@@ -96,8 +96,8 @@ def _transform_table(rows: list[TransformResult]) -> list[str]:
 def _pipeline_table(rows: list[PipelineResult]) -> list[str]:
     lines = ["| model | clip (frames, processing size) | x264 preset | bare inference fps | convert fps "
              "| naive loop fps | decode+encode only fps | convert / bare | convert / naive "
-             "| convert / shared-core bound | decode+encode of convert's output fps "
-             "| convert / bound with the output's encode cost |",
+             "| convert / shared-core bound | decode + encode of stylized frames fps "
+             "| convert / bound with the stylized encode cost |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r.model} | {r.clip} ({r.frames}, {r.shape[1]}x{r.shape[0]}) | {r.preset} | "
