@@ -196,7 +196,12 @@ async def _convert(args: argparse.Namespace) -> int:
 
 
 async def _convert_until_stopped(args: argparse.Namespace) -> int:
-    """:func:`_convert`, cancelled by SIGTERM or SIGHUP the way Ctrl-C cancels it."""
+    """:func:`_convert`, cancelled by SIGTERM or SIGHUP the way Ctrl-C cancels it.
+
+    Ctrl-C (SIGINT) is taken by the loop too, unless it was ignored when the command started:
+    Python's own handler can be held back by a library (Ray defers SIGINT while it submits a
+    task), and a Ctrl-C must never be lost. It still ends as an interruption (exit 130).
+    """
     loop = asyncio.get_running_loop()
     task = asyncio.current_task()
     received: list[int] = []
@@ -207,7 +212,8 @@ async def _convert_until_stopped(args: argparse.Namespace) -> int:
             task.cancel()
 
     installed = []
-    for signum in STOP_SIGNALS:
+    interrupt = () if signal.getsignal(signal.SIGINT) is signal.SIG_IGN else (signal.SIGINT,)
+    for signum in (*interrupt, *STOP_SIGNALS):
         try:
             loop.add_signal_handler(signum, stop, signum)
             installed.append(signum)
@@ -216,6 +222,8 @@ async def _convert_until_stopped(args: argparse.Namespace) -> int:
     try:
         return await _convert(args)
     except asyncio.CancelledError:
+        if received and received[0] == signal.SIGINT:
+            raise KeyboardInterrupt from None
         if received:
             raise _Stopped(received[0]) from None
         raise

@@ -185,8 +185,9 @@ class _ClusterRun:
             raise
         finally:
             poller.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await poller
+            # not `await poller` under suppress(CancelledError): that would also swallow a Ctrl-C
+            # arriving now (this task's own cancellation) and the command would end as if done
+            await asyncio.wait([poller])
             with contextlib.suppress(Exception):
                 await self._advance_progress()
         found: dict[Job, FileOutcome] = {}

@@ -196,6 +196,10 @@ def test_convert_ray_when_interrupted_cancels_the_chunks_and_leaves_nothing(
         ray_cluster: dict[str, Any], long_clip: tuple[Path, Decoded], style: list[str], tmp_path: Path) -> None:
     source, _ = long_clip
     out = tmp_path / "out.mp4"
+    deadline = time.monotonic() + 30  # a chunk of an earlier test still running would trigger the Ctrl-C early
+    while chunk_processes() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not chunk_processes()
     # a second driver process joins the module's cluster, as `--ray host:port` does on a real one
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamer", "convert", str(source), "-o", str(out), *style, "--size", "96",
