@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -117,3 +118,14 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
         f"streamer shared data: {shared_dir() or 'absent'}; bundled models: {_bundled_names() or 'none'}",
         f"STREAMER_SHARED_DIR={os.environ.get('STREAMER_SHARED_DIR', '')}",
     ]
+
+
+@pytest.fixture
+def ctrl_c_reaches_children() -> Iterator[None]:
+    """Commands started by the test get Ctrl-C as from a terminal, however pytest was started:
+    a shell's background job (`cmd &`) runs with SIGINT ignored, and children inherit that."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)

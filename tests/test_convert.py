@@ -193,6 +193,7 @@ def test_reference_clip_with_audio_from_shared(shared: Path, tmp_path: Path, sty
     (signal.SIGTERM, 143, "streamer: stopped by SIGTERM"),
     (signal.SIGHUP, 129, "streamer: stopped by SIGHUP"),
 ], ids=["SIGINT", "SIGTERM", "SIGHUP"])
+@pytest.mark.usefixtures("ctrl_c_reaches_children")
 def test_convert_when_stopped_by_a_signal_leaves_no_partial_output(tmp_path: Path, style: list[str], signum: int,
                                                                    status: int, message: str) -> None:
     source = make_clip(tmp_path / "long.mp4", frames=400, width=320, height=240, fps=25)

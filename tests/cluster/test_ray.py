@@ -192,6 +192,7 @@ def test_convert_ray_when_a_later_chunk_is_damaged_resends_the_file_and_counts_e
     assert not leftovers(tmp_path)
 
 
+@pytest.mark.usefixtures("ctrl_c_reaches_children")
 def test_convert_ray_when_interrupted_cancels_the_chunks_and_leaves_nothing(
         ray_cluster: dict[str, Any], long_clip: tuple[Path, Decoded], style: list[str], tmp_path: Path) -> None:
     source, _ = long_clip

@@ -96,6 +96,7 @@ def _wait_for_output(stats: Path, process: subprocess.Popen[str], frames: int, t
 
 @pytest.mark.slow
 @pytest.mark.timeout(120)
+@pytest.mark.usefixtures("ctrl_c_reaches_children")
 def test_live_when_interrupted_leaves_a_finalized_playable_recording(
         clip: Path, tmp_path: Path, any_model: str, style_spec: str) -> None:
     # given `streamer live` recording a looping file

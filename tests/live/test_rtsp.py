@@ -65,6 +65,7 @@ async def _stylize(model: str, image: np.ndarray, style: str) -> np.ndarray:
         return (await stream.stylize(Frame(image))).image
 
 
+@pytest.mark.usefixtures("ctrl_c_reaches_children")
 def test_rtsp_when_stream_is_stylized_and_published_a_client_sees_the_stylized_stream(
         rtsp_server: RtspServer, any_model: str, style_spec: str, tmp_path: Path) -> None:
     # given `streamer live` reading the server's test pattern and publishing back to it
