@@ -28,3 +28,8 @@ def make_clip(path: Path, frames: int = 10, width: int = 160, height: int = 120,
     options = {"g": str(keyframe_every), "keyint_min": str(keyframe_every)} if keyframe_every else None
     return write_clip(path, frames, width, height, fps, codec, pix_fmt, audio, audio_rate, make_frame=pattern_frame,
                       video_options=options)
+
+
+def leftovers(folder: Path) -> list[str]:
+    """Partial outputs left behind anywhere under ``folder`` (there must be none)."""
+    return [p.name for p in folder.rglob("*") if ".partial-" in p.name]

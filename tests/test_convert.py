@@ -17,7 +17,7 @@ from PIL import Image
 
 from streamer.cli import main
 
-from .media import make_clip, pattern_frame
+from .media import leftovers, make_clip, pattern_frame
 
 
 def probe(path: Path) -> dict:
@@ -41,10 +41,6 @@ def probe(path: Path) -> dict:
 
 def convert(*args: str | Path) -> int:
     return main(["convert", "--no-progress", "--backend", "cpu", "--size", "96", *map(str, args)])
-
-
-def leftovers(folder: Path) -> list[str]:
-    return [p.name for p in folder.iterdir() if ".partial-" in p.name]
 
 
 def test_video_keeps_frames_timestamps_size_and_audio_packets(tmp_path: Path, style: list[str]) -> None:
@@ -209,6 +205,40 @@ def test_convert_when_stopped_by_a_signal_leaves_no_partial_output(tmp_path: Pat
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == status, err
     assert message in err and "Traceback" not in err
+    assert not out.exists() and not leftovers(tmp_path)
+
+
+# A library that takes Python's SIGINT handler while convert runs (Ray defers it while it submits
+# a task): here the handler is replaced by one that does nothing once the conversion started.
+_HANDLER_TAKEN = """
+import signal, sys
+from streamer.cli import convert, main
+original = convert._convert
+async def taken(args):
+    signal.signal(signal.SIGINT, lambda signum, frame: None)
+    return await original(args)
+convert._convert = taken
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("ctrl_c_reaches_children")
+def test_convert_when_a_library_took_the_sigint_handler_still_stops_on_ctrl_c(tmp_path: Path,
+                                                                              style: list[str]) -> None:
+    source = make_clip(tmp_path / "long.mp4", frames=400, width=320, height=240, fps=25)
+    out = tmp_path / "out.mp4"
+    proc = subprocess.Popen([sys.executable, "-c", _HANDLER_TAKEN, "convert", str(source), "-o", str(out), *style,
+                             "--size", "native", "--backend", "cpu"], stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    deadline = time.monotonic() + 60
+    while not any(".partial-" in p.name for p in tmp_path.iterdir()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "streamer: interrupted" in err and "Traceback" not in err
     assert not out.exists() and not leftovers(tmp_path)
 
 

@@ -72,11 +72,6 @@ def convert(*args: str | Path) -> int:
     return main(["convert", "--no-progress", "--size", "96", "--crf", "0", *map(str, args)])
 
 
-def leftovers(folder: Path) -> list[str]:
-    """Partial outputs left behind (there must be none)."""
-    return [p.name for p in folder.rglob("*") if ".partial-" in p.name]
-
-
 @pytest.fixture(scope="module")
 def ray_cluster() -> Iterator[dict[str, Any]]:
     """One local Ray instance (2 CPUs, loopback only, no dashboard, no usage stats) per module."""

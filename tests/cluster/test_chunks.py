@@ -41,8 +41,8 @@ from streamer.sinks.file import EncodedPacket, EncoderSettings
 from streamer.styles import StyleRecipe
 
 from ..corpus_media import corrupt_keyframe
-from ..media import make_clip, pattern_frame
-from .conftest import convert, decoded, leftovers
+from ..media import leftovers, make_clip, pattern_frame
+from .conftest import convert, decoded
 
 TB = Fraction(1, 10)
 

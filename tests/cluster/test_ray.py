@@ -29,8 +29,8 @@ from streamer.sources.media import VideoInfo
 from streamer.styles import StyleRecipe
 
 from ..corpus_media import Clip, corrupt_keyframe, corrupt_middle, cut_in_half, write
-from ..media import make_clip, pattern_frame
-from .conftest import Decoded, convert, decoded, leftovers
+from ..media import leftovers, make_clip, pattern_frame
+from .conftest import Decoded, convert, decoded
 from .processes import chunk_processes, descendants, listening_addresses, not_loopback
 
 pytestmark = pytest.mark.slow

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from ..media import make_clip
-from .conftest import convert, decoded, leftovers
+from ..media import leftovers, make_clip
+from .conftest import convert, decoded
 from .processes import chunk_processes, descendants, listening_addresses, not_loopback
 
 pytestmark = pytest.mark.slow
