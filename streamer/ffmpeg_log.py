@@ -8,6 +8,11 @@ reaches Python logging) and claimed by the name FFmpeg logs them under: a codec'
 FFmpeg decodes on its own worker threads, so messages cannot be told apart by thread; two
 blocks watching the same name at the same time may claim each other's messages. Messages
 nobody claims go to this module's logger at debug level.
+
+Every message counts: PyAV by default drops a message equal to the one before it (and says
+"repeated N more times" only with the next different one), so the same damage read twice in one
+process -- a worker reading a file whole after one of its chunks -- would lose its message the
+second time. Collecting blocks switch that off while they run.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ _GIL_HANDOVER_SECONDS = 0.02
 _users = 0  # active ffmpeg_messages blocks
 _quiet = 0  # active ffmpeg_quiet blocks
 _base_level: int | None = None  # PyAV's level before either kind of block took over
+_base_skip_repeated = True  # PyAV's dropping of repeated messages before the first collecting block
 _capture: av.logging.Capture | None = None
 _shared: list[tuple[int, str, str]] = []
 
@@ -79,12 +85,15 @@ class FFmpegMessages:
 def ffmpeg_messages(*names: str) -> Iterator[FFmpegMessages]:
     """Collect FFmpeg's error messages logged under ``names`` while the block runs.
 
-    The log level is raised to ``ERROR`` while any block is active and restored after the last.
+    The log level is raised to ``ERROR`` while any block is active and restored after the last,
+    and so is PyAV's dropping of repeated messages (off while collecting).
     """
-    global _users, _capture, _shared
+    global _users, _capture, _shared, _base_skip_repeated
     with _lock:
         _take_over()
         if _users == 0:
+            _base_skip_repeated = av.logging.get_skip_repeated()
+            av.logging.set_skip_repeated(False)
             _capture = av.logging.Capture(local=False)
             _shared = _capture.__enter__()
         _users += 1
@@ -98,6 +107,7 @@ def ffmpeg_messages(*names: str) -> Iterator[FFmpegMessages]:
                 _capture.__exit__(None, None, None)
                 _capture = None
                 _shared = []
+                av.logging.set_skip_repeated(_base_skip_repeated)
             _apply_level()
 
 

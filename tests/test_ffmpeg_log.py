@@ -32,3 +32,14 @@ def test_log_level_when_blocks_overlap_in_any_order_then_restored(own: int | Non
         assert av.logging.get_level() == own
     finally:
         av.logging.set_level(before)
+
+
+def test_ffmpeg_messages_when_the_same_message_comes_twice_collects_both() -> None:
+    # PyAV drops a message equal to the one before it: a second read of the same damage (a file a
+    # Ray worker reads whole after one of its chunks) lost its message and one from its count
+    before = av.logging.get_skip_repeated()
+    with ffmpeg_messages("h264") as messages:
+        for _ in range(2):
+            av.logging.log(av.logging.ERROR, "h264", "error while decoding MB 4 2, bytestream -10\n")
+        assert messages.take() == [("h264", "error while decoding MB 4 2, bytestream -10")] * 2
+    assert av.logging.get_skip_repeated() is before  # PyAV's own setting is back

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import os
 import sys
 import threading
@@ -19,7 +20,32 @@ from streamer.inference.backends import BackendOptions
 from streamer.pixels import rgb_from_video, video_from_rgb
 from streamer.sources.media import MediaReader
 
+from .corpus_media import corrupt_keyframe
 from .media import make_clip, pattern_frame
+
+
+async def _damage_found(reader: MediaReader) -> str | None:
+    with reader:
+        reader.open()
+        reader.start()
+        async for _ in reader.items():
+            pass
+        return reader.report.describe()
+
+
+def test_reader_when_the_same_damaged_file_is_read_twice_reports_the_same_damage(tmp_path: Path) -> None:
+    # given a clip whose fourth keyframe is damaged (the decoder conceals it and complains)
+    good = make_clip(tmp_path / "good.mp4", frames=40, fps=10, keyframe_every=10, audio=None)
+    source = corrupt_keyframe(good, tmp_path / "bad.mp4", which=3)
+    # when one process reads it from disk, then again from memory (as a Ray worker reads a file whole
+    # after one of its chunks)
+    first = asyncio.run(_damage_found(MediaReader(source)))
+    memory = io.BytesIO(source.read_bytes())
+    memory.name = source.name
+    second = asyncio.run(_damage_found(MediaReader(memory)))
+    # then both reports say the same: the count and the first message
+    assert first is not None and "first error: " in first
+    assert second == first
 
 
 def _named_thread(name: str, deadline: float) -> threading.Thread:

@@ -192,6 +192,31 @@ def test_convert_ray_when_a_later_chunk_is_damaged_resends_the_file_and_counts_e
     assert not leftovers(tmp_path)
 
 
+def damage_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
+    """The per-file damage reports logged (``in.mp4: damaged input: ...``)."""
+    return [r.getMessage() for r in caplog.records if "damaged input: " in r.getMessage()]
+
+
+def test_convert_ray_when_a_chunk_has_decoding_errors_reports_the_damage_as_single_process(
+        ray_cluster: dict[str, Any], style: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        caplog: pytest.LogCaptureFixture) -> None:
+    # given a clip cut at IDR frames, the fourth damaged, and what convert without Ray says of it
+    good = make_clip(tmp_path / "good.mp4", frames=60, fps=10, keyframe_every=10, audio=None)
+    source = corrupt_keyframe(good, tmp_path / "in.mp4", which=3)
+    assert convert(source, "-o", tmp_path / "single.mp4", *style) == 3
+    single = damage_lines(caplog)
+    caplog.clear()
+    capsys.readouterr()
+    # when it runs on Ray in 1 s chunks, one at a time: the worker that meets the damage in a chunk
+    # is the one that then reads the file whole
+    assert convert(source, "-o", tmp_path / "ray.mp4", *style, "--ray", "--chunk-seconds", "1",
+                   "--ray-cpus-per-worker", "2") == 3
+    # then the file's summary is the single-process one: the error count and the first message
+    assert f"damaged {source} -> {tmp_path / 'ray.mp4'}" in capsys.readouterr().out
+    assert len(single) == 1 and "decoding errors; first error: " in single[0]
+    assert damage_lines(caplog) == single
+
+
 @pytest.mark.usefixtures("ctrl_c_reaches_children")
 def test_convert_ray_when_interrupted_cancels_the_chunks_and_leaves_nothing(
         ray_cluster: dict[str, Any], long_clip: tuple[Path, Decoded], style: list[str], tmp_path: Path) -> None:
