@@ -1,4 +1,5 @@
-"""Whether a decoder can start at a keyframe and give the whole file's frames (driver side).
+"""Whether a decoder can start at a keyframe and give the whole file's frames, and what it then
+says that is not damage.
 
 Most codecs' keyframes reset the decoder: a chunk starting at one decodes exactly as the
 same frames do in the whole file. H.264 also marks as keyframes I-frames that are not IDR
@@ -6,8 +7,9 @@ frames (open GOPs, x264's ``open-gop``, broadcast recordings). Later frames may 
 refer to pictures before the cut, unless the frame carries a *recovery point* that promises
 an exact match from that frame on (``recovery_frame_cnt`` 0, ``exact_match_flag`` 1, no
 broken link). A fresh decoder starting there is told to forget references it never had and
-says so ("mmco: unref short failure") while giving the same pictures: those messages are
-the cut's, not damage. Keyframes that are neither kind are not cut points.
+says so ("mmco: unref short failure") before giving the same pictures: those messages, and
+nothing else, are the cut's, not damage (:meth:`Entry.expects`). Keyframes that are neither kind
+are not cut points.
 """
 
 from __future__ import annotations
@@ -20,12 +22,23 @@ _IDR, _SEI = 5, 6
 _RECOVERY_POINT = 6  # SEI payload type
 
 
+#: what FFmpeg's H.264 decoder says, starting at a recovery point, when the stream tells it to
+#: forget a reference picture from before the cut (one per such picture; nothing else was seen)
+_FORGETS_UNSEEN_REFERENCE = "mmco: unref short failure"
+
+
 class Entry(enum.Enum):
     """How a decoder may start at a keyframe."""
 
     RESET = "reset"  #: a fresh start (an IDR frame, another codec's keyframe): no message expected
     RECOVERY = "recovery point"  #: exact pictures, with messages about references never seen
     NONE = "none"  #: later frames may need pictures before it: not a cut point
+
+    def expects(self, message: str) -> bool:
+        """Whether a decoder started here says ``message`` before its first picture without any
+        damage: at a recovery point, that it cannot forget a reference it never saw. Any other
+        message (damage in the first packets: concealed macroblocks, unreadable slices) is not."""
+        return self is Entry.RECOVERY and message == _FORGETS_UNSEEN_REFERENCE
 
 
 def entry_of(codec: str, extradata: bytes | None, data: bytes) -> Entry:

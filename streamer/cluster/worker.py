@@ -36,7 +36,6 @@ from ..sources.media import MediaReader
 from ..styles import StyleRecipe
 from ..timestamps import nominal_interval
 from .chunks import ChunkInput
-from .entry import Entry
 from .models import ModelPackage
 from .progress import ChunkKey
 
@@ -172,7 +171,14 @@ async def stylize_chunk(engine: Engine, task: ChunkTask, chunk: ChunkInput,
     started = time.perf_counter()
     memory = io.BytesIO(chunk.data)
     memory.name = chunk.name
-    reader = MediaReader(memory, video_stream=chunk.video_stream, orientation=chunk.orientation)
+    # a decoder starting at an H.264 recovery point complains about references it never saw while
+    # giving the whole file's pictures (the recovery point promises it): those messages, until its
+    # first picture, are the cut's, not damage. Nothing else is excused, and nothing in the file's
+    # first chunk (a decoder of the whole file starts there too): any other error is damage, and
+    # the file goes whole
+    expected = chunk.entry.expects if chunk.index > 0 else None
+    reader = MediaReader(memory, video_stream=chunk.video_stream, orientation=chunk.orientation,
+                         expected=expected)
     encoder = ChunkEncoder(task.encoder)
     stream = engine.open_stream(f"chunk:{task.key}", QueuePolicy.LOSSLESS, capacity=3, size=task.size,
                                 lookup=task.lookup, upscale=False)  # the encoder scales, as the writer does
@@ -192,12 +198,6 @@ async def stylize_chunk(engine: Engine, task: ChunkTask, chunk: ChunkInput,
     try:
         await stream.set_style(task.recipe)
         await asyncio.to_thread(reader.open)
-        # a decoder starting at an H.264 recovery point complains about references it never saw
-        # ("mmco: unref short failure") while giving the whole file's pictures (the recovery point
-        # promises it): its messages until the first frame are the cut's, not damage. A chunk starting
-        # at a reset (an IDR frame) has no such excuse, nor has the file's first chunk (a decoder of
-        # the whole file starts there too): any error is damage, and the file goes whole
-        excused = reader.report.decoder_errors if chunk.index > 0 and chunk.entry is Entry.RECOVERY else 0
         reader.start()
         pending: deque[Future[Frame]] = deque()
         async for item in reader.items():
@@ -213,7 +213,7 @@ async def stylize_chunk(engine: Engine, task: ChunkTask, chunk: ChunkInput,
         end_pts = reader.end_pts if whole else chunk.end_pts
         packets = await asyncio.to_thread(encoder.finish, end_pts)
         read = reader.report
-        errors = read.failed_packets + read.decoder_errors - excused
+        errors = read.failed_packets + read.decoder_errors
         if not whole and (not len(positions) == done == chunk.frames or errors):
             first = f"; first: {read.first_error}" if read.first_error else ""
             raise ChunkDecodeError(f"{chunk.name}: chunk {chunk.index} decoded {len(positions)} of {chunk.frames} "

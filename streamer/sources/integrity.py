@@ -32,6 +32,7 @@ class ReadReport:
     rate: float | None = None  #: nominal frames per second
     failed_packets: int = 0  #: packets the decoder rejected (no frame)
     decoder_errors: int = 0  #: errors FFmpeg reported while decoding (damage it concealed or skipped)
+    expected_errors: int = 0  #: decoder messages the reader was told to expect (not damage, not counted above)
     first_error: str | None = None  #: the first decoder or demuxer error message
     stopped_at: float | None = None  #: seconds where the demuxer failed, if it did
     repaired_timestamps: int = 0  #: frame timestamps missing or out of order, replaced

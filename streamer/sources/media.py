@@ -96,6 +96,9 @@ class MediaReader:
         first that is not cover art).
     :param orientation: how to turn the coded frames (default: as the file says; a piece of a
         file cut out elsewhere gets the whole file's).
+    :param expected: decoder messages that are not damage until the first frame is decoded (a
+        piece of a file cut out at an H.264 recovery point: references the decoder never saw);
+        they are counted apart (:attr:`ReadReport.expected_errors`). Default: none.
 
     .. code-block:: python
 
@@ -108,13 +111,16 @@ class MediaReader:
     """
 
     def __init__(self, path: str | Path | IO[bytes], buffer: int = 8, background: bool = True,
-                 video_stream: int | None = None, orientation: Orientation | None = None) -> None:
+                 video_stream: int | None = None, orientation: Orientation | None = None,
+                 expected: Callable[[str], bool] | None = None) -> None:
         self._source: str | IO[bytes] = str(path) if isinstance(path, str | Path) else path
         self.path = self._source if isinstance(self._source, str) else str(getattr(path, "name", "memory"))
         self.name = Path(self.path).name
         self.background = background
         self.video_stream = video_stream
         self._given_orientation = orientation
+        self._expected = expected
+        self._decoded = 0  # video frames the decoder has given
         self._decode_video = True
         self._container: InputContainer | None = None
         self._video: VideoStream | None = None
@@ -367,10 +373,15 @@ class MediaReader:
             self._finish_report(seq)
 
     def _take_errors(self) -> None:
-        """Note FFmpeg's new error messages about this input (the decoder's are counted)."""
+        """Note FFmpeg's new error messages about this input (the decoder's are counted, but for
+        those expected before the first frame)."""
         for name, message in self._errors.take() if self._errors is not None else []:
+            decoder = name == self._stream.codec_context.name
+            if decoder and self._decoded == 0 and self._expected is not None and self._expected(message):
+                self.report.expected_errors += 1
+                continue
             self.report.note_error(message)
-            self.report.decoder_errors += name == self._stream.codec_context.name
+            self.report.decoder_errors += decoder
 
     def _next_packet(self) -> av.Packet | None:
         """The next packet, or None at the end or where the file cannot be read any further."""
@@ -394,7 +405,8 @@ class MediaReader:
             self.report.failed_packets += 1
             self.report.note_error(str(exc))
             frames = []
-        self._take_errors()
+        self._take_errors()  # messages that came with the first frame may still be from before it
+        self._decoded += len(frames)
         self.report.decoder_errors += sum(f.is_corrupt for f in frames)
         return frames
 

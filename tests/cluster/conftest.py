@@ -16,6 +16,7 @@ import pytest
 
 from streamer.cli import main
 
+from ..media import pattern_frame
 from .processes import descendants, listening_addresses, not_loopback
 
 # read by Ray once, when it is first imported (by a test or by streamer): a local instance then
@@ -65,6 +66,40 @@ def decoded(path: Path) -> Decoded:
     assert len(rotations) <= 1, f"{path.name}: frames with rotations {rotations}"
     return Decoded([p for p, _ in frames], [i for _, i in frames], *info, others, sorted(keyframes),
                    rotations.pop() if rotations else 0)
+
+
+def write_clip(path: Path, pts: list[int], fps: int, options: dict[str, str], rotation: int = 0,
+               subtitles: int = 0) -> Path:
+    """A clip with the frame times ``pts`` (in 1/``fps`` units) and encoder ``options``, no audio;
+    optionally a display rotation and a SubRip track with ``subtitles`` lines spread over it."""
+    with av.open(str(path), "w") as c:
+        v = c.add_stream("libx264", rate=fps)
+        v.width, v.height, v.pix_fmt = 160, 120, "yuv420p"
+        v.codec_context.time_base = Fraction(1, fps)
+        v.options = options
+        if rotation:
+            v.set_display_rotation(rotation)
+        text = c.add_mux_stream("subrip") if subtitles else None
+        every = -(-len(pts) // max(subtitles, 1))
+        for i, p in enumerate(pts):
+            frame = av.VideoFrame.from_ndarray(pattern_frame(i, 120, 160), format="rgb24")
+            frame.pts, frame.time_base = p, Fraction(1, fps)
+            c.mux(v.encode(frame))
+            if text is not None and i % every == 0:
+                line = av.Packet(f"line {i}".encode())
+                line.stream, line.time_base = text, Fraction(1, fps)
+                line.pts = line.dts = p
+                line.duration = 3
+                c.mux(line)
+        c.mux(v.encode(None))
+    return path
+
+
+def open_gop_clip(path: Path) -> Path:
+    """A 6 s clip of open GOPs (x264's ``open-gop``): its second keyframe, at 1 s, is an I-frame
+    with a recovery point and no leading pictures, where it is cut."""
+    return write_clip(path, list(range(60)), 10,
+                      {"g": "10", "keyint_min": "10", "sc_threshold": "0", "x264-params": "open-gop=1:bframes=3"})
 
 
 def convert(*args: str | Path) -> int:

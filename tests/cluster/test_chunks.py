@@ -5,6 +5,7 @@ chunk pipeline (plan -> worker -> join) against a single-process convert with re
 from __future__ import annotations
 
 import asyncio
+import io
 import socket
 import sys
 import threading
@@ -38,11 +39,12 @@ from streamer.engine import Engine
 from streamer.errors import ConfigError, SinkError
 from streamer.inference.backends import BackendOptions, BackendReport, default_threads
 from streamer.sinks.file import EncodedPacket, EncoderSettings
+from streamer.sources.media import MediaReader
 from streamer.styles import StyleRecipe
 
 from ..corpus_media import corrupt_keyframe
 from ..media import leftovers, make_clip, pattern_frame
-from .conftest import convert, decoded
+from .conftest import convert, decoded, open_gop_clip, write_clip
 
 TB = Fraction(1, 10)
 
@@ -196,12 +198,17 @@ async def convert_in_chunks(source: Path, destination: Path, model: str, style: 
         joiner = ChunkJoiner(source, destination, info, EncoderSettings(crf=crf))
         await joiner.open()
         end_pts = None
-        async for chunk in chunk_inputs(plan):
-            task = ChunkTask(ChunkKey(1, 0, chunk.index), recipe, embeddings, ProcessingSize.parse("96"), spec, backend)
-            result = await stylize_chunk(worker, task, chunk)
-            await joiner.append(result)
-            end_pts = result.end_pts
-        await joiner.finish(end_pts)
+        try:
+            async for chunk in chunk_inputs(plan):
+                task = ChunkTask(ChunkKey(1, 0, chunk.index), recipe, embeddings, ProcessingSize.parse("96"), spec,
+                                 backend)
+                result = await stylize_chunk(worker, task, chunk)
+                await joiner.append(result)
+                end_pts = result.end_pts
+            await joiner.finish(end_pts)
+        except BaseException:
+            await joiner.abort()  # as the driver does: its reader of the source is closed too
+            raise
         return plan
     finally:
         await worker.stop()
@@ -212,31 +219,14 @@ def style_name(style: list[str]) -> str:
     return style[style.index("--style") + 1]
 
 
-def write_clip(path: Path, pts: list[int], fps: int, options: dict[str, str], rotation: int = 0,
-               subtitles: int = 0) -> Path:
-    """A clip with the frame times ``pts`` (in 1/``fps`` units) and encoder ``options``, no audio;
-    optionally a display rotation and a SubRip track with ``subtitles`` lines spread over it."""
-    with av.open(str(path), "w") as c:
-        v = c.add_stream("libx264", rate=fps)
-        v.width, v.height, v.pix_fmt = 160, 120, "yuv420p"
-        v.codec_context.time_base = Fraction(1, fps)
-        v.options = options
-        if rotation:
-            v.set_display_rotation(rotation)
-        text = c.add_mux_stream("subrip") if subtitles else None
-        every = -(-len(pts) // max(subtitles, 1))
-        for i, p in enumerate(pts):
-            frame = av.VideoFrame.from_ndarray(pattern_frame(i, 120, 160), format="rgb24")
-            frame.pts, frame.time_base = p, Fraction(1, fps)
-            c.mux(v.encode(frame))
-            if text is not None and i % every == 0:
-                line = av.Packet(f"line {i}".encode())
-                line.stream, line.time_base = text, Fraction(1, fps)
-                line.pts = line.dts = p
-                line.duration = 3
-                c.mux(line)
-        c.mux(v.encode(None))
-    return path
+async def read_whole(reader: MediaReader) -> MediaReader:
+    """``reader`` read to the end (then closed), for its report."""
+    with reader:
+        reader.open()
+        reader.start()
+        async for _ in reader.items():
+            pass
+    return reader
 
 
 #: irregular frame times (1/30 s units): gaps of 1 to 4 frames, a keyframe every 10 frames
@@ -254,8 +244,7 @@ def test_chunked_conversion_when_joined_equals_the_single_process_convert(
     if kind == "closed-gop":
         source = make_clip(tmp_path / "in.mp4", frames=60, fps=10, keyframe_every=10)
     elif kind == "open-gop":
-        source = write_clip(tmp_path / "in.mp4", list(range(60)), 10,
-                            {**keyframes_every, "x264-params": "open-gop=1:bframes=3"})
+        source = open_gop_clip(tmp_path / "in.mp4")
     elif kind == "vfr":
         source = write_clip(tmp_path / "in.mkv", VFR_PTS, 30, keyframes_every)
     elif kind == "rotated":
@@ -269,8 +258,8 @@ def test_chunked_conversion_when_joined_equals_the_single_process_convert(
     plan = asyncio.run(convert_in_chunks(source, chunked, style[1], style_name(style), 0.3, tmp_path / "models"))
     keyframes = decoded(source).keyframes
     assert plan.starts is not None and len(plan.starts) >= 2
-    if kind == "open-gop":  # keyframes with leading pictures were passed over
-        assert len(plan.starts) < len(keyframes)
+    if kind == "open-gop":  # keyframes with leading pictures were passed over; one cut at a recovery point
+        assert len(plan.starts) < len(keyframes) and Entry.RECOVERY in plan.start_entries
     else:
         assert len(plan.starts) == len(keyframes) == 6
     # then the frames (lossless), timestamps, durations, rotation, audio and subtitle packets are
@@ -300,6 +289,52 @@ def test_chunked_conversion_when_a_later_chunk_starts_at_a_damaged_idr_frame_ref
     # goes to one worker whole): a decoder starting at an IDR frame has nothing to complain about
     with pytest.raises(ChunkDecodeError, match="chunk 3 decoded 10 of 10 frames on its own with [1-9]"):
         asyncio.run(convert_in_chunks(source, tmp_path / "chunked.mp4", style[1], style_name(style), 0.3,
+                                      tmp_path / "models"))
+
+
+@pytest.mark.parametrize("damaged", [False, True])
+def test_chunk_reader_when_a_chunk_starts_at_a_recovery_point_counts_all_but_the_cut_s_messages(
+        tmp_path: Path, damaged: bool) -> None:
+    # given an open-GOP clip cut at its recovery point; clean, or with that keyframe (the chunk's
+    # first packet) damaged, which the decoder conceals and complains about
+    source = open_gop_clip(tmp_path / "good.mp4")
+    if damaged:
+        source = corrupt_keyframe(source, tmp_path / "bad.mp4", which=1)
+    whole = asyncio.run(read_whole(MediaReader(source))).report
+    plan = plan_video(source, 1.0)
+    assert plan.start_entries == (Entry.RESET, Entry.RECOVERY)
+
+    async def recovery_chunk() -> ChunkInput:
+        chunks = chunk_inputs(plan)
+        try:
+            return [chunk async for chunk in chunks][1]
+        finally:
+            await chunks.aclose()
+
+    chunk = asyncio.run(recovery_chunk())
+    # when the chunk is read on its own as a worker reads it (the cut's messages expected)
+    memory = io.BytesIO(chunk.data)
+    memory.name = source.name
+    alone = asyncio.run(read_whole(MediaReader(memory, orientation=chunk.orientation,
+                                               expected=chunk.entry.expects))).report
+    # then FFmpeg did complain about the references before the cut, and only that is excused:
+    # the clean chunk has no error, the damaged one the whole file's (all of them in this chunk)
+    assert alone.expected_errors >= 1 and alone.frames == 50
+    assert (alone.decoder_errors, alone.first_error) == (whole.decoder_errors, whole.first_error)
+    assert (alone.describe() is not None) is damaged and (whole.describe() is not None) is damaged
+
+
+@pytest.mark.slow  # seconds to a minute each: real codecs and engines
+def test_chunked_conversion_when_a_chunk_starting_at_a_recovery_point_is_damaged_refuses_the_chunk(
+        tmp_path: Path, style: list[str]) -> None:
+    # given an open-GOP clip whose recovery-point keyframe (a chunk's first frame) is damaged: a
+    # single-process convert calls the file damaged
+    source = corrupt_keyframe(open_gop_clip(tmp_path / "good.mp4"), tmp_path / "in.mp4", which=1)
+    assert convert(source, "-o", tmp_path / "single.mp4", *style, "--backend", "cpu") == 3
+    # when it is cut there, the chunk is refused (the file then goes to one worker whole): the
+    # decoder's complaints beyond references before the cut are damage
+    with pytest.raises(ChunkDecodeError, match="chunk 1 decoded 50 of 50 frames on its own with [1-9]"):
+        asyncio.run(convert_in_chunks(source, tmp_path / "chunked.mp4", style[1], style_name(style), 1.0,
                                       tmp_path / "models"))
 
 

@@ -30,7 +30,7 @@ from streamer.styles import StyleRecipe
 
 from ..corpus_media import Clip, corrupt_keyframe, corrupt_middle, cut_in_half, write
 from ..media import leftovers, make_clip, pattern_frame
-from .conftest import Decoded, convert, decoded
+from .conftest import Decoded, convert, decoded, open_gop_clip
 from .processes import chunk_processes, descendants, listening_addresses, not_loopback
 
 pytestmark = pytest.mark.slow
@@ -197,12 +197,17 @@ def damage_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
     return [r.getMessage() for r in caplog.records if "damaged input: " in r.getMessage()]
 
 
+@pytest.mark.parametrize("cut", ["idr", "recovery point"])
 def test_convert_ray_when_a_chunk_has_decoding_errors_reports_the_damage_as_single_process(
         ray_cluster: dict[str, Any], style: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str],
-        caplog: pytest.LogCaptureFixture) -> None:
-    # given a clip cut at IDR frames, the fourth damaged, and what convert without Ray says of it
-    good = make_clip(tmp_path / "good.mp4", frames=60, fps=10, keyframe_every=10, audio=None)
-    source = corrupt_keyframe(good, tmp_path / "in.mp4", which=3)
+        caplog: pytest.LogCaptureFixture, cut: str) -> None:
+    # given a clip cut at IDR frames, the fourth damaged; or an open-GOP clip whose recovery-point
+    # keyframe (a chunk's first packet) is damaged; and what convert without Ray says of it
+    if cut == "idr":
+        good = make_clip(tmp_path / "good.mp4", frames=60, fps=10, keyframe_every=10, audio=None)
+        source = corrupt_keyframe(good, tmp_path / "in.mp4", which=3)
+    else:
+        source = corrupt_keyframe(open_gop_clip(tmp_path / "good.mp4"), tmp_path / "in.mp4", which=1)
     assert convert(source, "-o", tmp_path / "single.mp4", *style) == 3
     single = damage_lines(caplog)
     caplog.clear()
@@ -211,7 +216,8 @@ def test_convert_ray_when_a_chunk_has_decoding_errors_reports_the_damage_as_sing
     # is the one that then reads the file whole
     assert convert(source, "-o", tmp_path / "ray.mp4", *style, "--ray", "--chunk-seconds", "1",
                    "--ray-cpus-per-worker", "2") == 3
-    # then the file's summary is the single-process one: the error count and the first message
+    # then the file's summary and exit status are the single-process ones: the error count and the
+    # first message
     assert f"damaged {source} -> {tmp_path / 'ray.mp4'}" in capsys.readouterr().out
     assert len(single) == 1 and "decoding errors; first error: " in single[0]
     assert damage_lines(caplog) == single
