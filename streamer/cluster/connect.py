@@ -27,6 +27,8 @@ LOCAL = "local"
 _LOOPBACK_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 #: Ray's switch for token authentication (a Ray Client sends its token only when it is "token")
 _AUTH_MODE_ENV = "RAY_AUTH_MODE"
+#: Ray's setting of the niceness its workers add (its default: 15)
+_WORKER_NICENESS_ENV = "RAY_worker_niceness"
 _ADDRESS = re.compile(r"^(auto|local|ray://[^\s/]+(:\d+)?|[\w.\-\[\]:]+:\d+)$")
 
 logger = logging.getLogger(__name__)
@@ -120,6 +122,21 @@ def _check_reachable(address: str, host: str, port: int) -> None:
         raise ClusterError(f"cannot connect to the Ray cluster at {address}: {reason}") from exc
 
 
+def _private_worker_niceness() -> int:
+    """Niceness Ray adds to a private instance's workers: 0, so they run at the command's own
+    priority as a single-process conversion does (``$RAY_worker_niceness`` if set).
+
+    Ray's default, 15, makes workers yield to every other busy process: with two CPU-bound
+    processes at niceness 10 on a 2-core machine a worker ran at a third of a single-process
+    conversion's rate, and at its rate with 0 (benchmarks/README.md).
+    """
+    value = os.environ.get(_WORKER_NICENESS_ENV, "0")
+    try:
+        return min(19, max(0, int(value)))
+    except ValueError as exc:
+        raise ConfigError(f"${_WORKER_NICENESS_ENV} must be a number from 0 to 19, not {value!r}") from exc
+
+
 def connect(address: str | None, verbose: bool = False) -> Cluster:
     """Start a private Ray instance on 127.0.0.1 (``address`` None) or join ``address``.
 
@@ -135,7 +152,8 @@ def connect(address: str | None, verbose: bool = False) -> Cluster:
         return Cluster(ray, owned=False, local=address is None)
     options: dict[str, Any] = {"log_to_driver": verbose, "logging_level": logging.INFO if verbose else logging.ERROR}
     if address is None:
-        options.update(include_dashboard=False, _node_ip_address="127.0.0.1")
+        options.update(include_dashboard=False, _node_ip_address="127.0.0.1",
+                       _system_config={"worker_niceness": _private_worker_niceness()})
     else:
         options["address"] = address
         if host_port is not None:

@@ -73,7 +73,8 @@ def long_clip(tmp_path_factory: pytest.TempPathFactory, style: list[str]) -> tup
     return source, decoded(single)
 
 
-#: run in a fresh interpreter: the private Ray instance ``--ray`` starts, and where it listens
+#: run in a fresh interpreter: the private Ray instance ``--ray`` starts, where it listens, and
+#: the niceness of the driver and of a worker
 PRIVATE_INSTANCE = """
 import json, os
 from streamer.cluster.connect import connect
@@ -81,23 +82,31 @@ from tests.cluster.processes import descendants, listening_addresses
 cluster = connect(None)  # imports Ray itself
 ray = cluster.ray
 try:
+    worker_niceness = ray.get(ray.remote(lambda: os.nice(0)).remote())
     print(json.dumps({"node": ray.util.get_node_ip_address(),
-                      "listening": sorted(listening_addresses(descendants(os.getpid())))}))
+                      "listening": sorted(listening_addresses(descendants(os.getpid()))),
+                      "niceness": [os.nice(0), worker_niceness]}))
 finally:
     cluster.close()
 print(json.dumps({"initialized": ray.is_initialized()}))
 """
 
 
-def test_connect_when_starting_a_private_instance_listens_on_loopback_only(tmp_path: Path) -> None:
+def test_connect_when_starting_a_private_instance_listens_on_loopback_only_and_runs_workers_at_its_priority(
+        tmp_path: Path) -> None:
     pytest.importorskip("ray", reason="Ray is not installed (pip install 'streamer-nst[ray]')")
-    env = {k: v for k, v in os.environ.items() if k != "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"}  # as a user runs it
+    env = {k: v for k, v in os.environ.items()  # as a user runs it
+           if k not in ("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "RAY_worker_niceness")}
     done = subprocess.run([sys.executable, "-c", PRIVATE_INSTANCE], capture_output=True, text=True, timeout=180,
                           env=env, cwd=Path(__file__).resolve().parents[2])
     assert done.returncode == 0, done.stderr
     started, closed = (json.loads(line) for line in done.stdout.strip().splitlines()[-2:])
     assert started["node"] == "127.0.0.1"
     assert started["listening"] and not not_loopback(set(started["listening"])), started["listening"]
+    # workers run at the command's priority, as a single-process conversion does (Ray's default
+    # adds 15: any other busy process then slows them down to a third)
+    driver, worker = started["niceness"]
+    assert worker == driver, started["niceness"]
     assert closed == {"initialized": False}  # the instance it started is shut down by close()
 
 
