@@ -36,7 +36,7 @@ sys.path.insert(0, str(ROOT))
 
 from streamer.bench import machine_description  # noqa: E402
 from streamer.cluster import ClusterOptions, ClusterStats, run_cluster_jobs  # noqa: E402
-from streamer.cluster.connect import import_ray  # noqa: E402
+from streamer.cluster.connect import import_ray, private_instance_options  # noqa: E402
 from streamer.config import Backend, ProcessingSize  # noqa: E402
 from streamer.convert import plan_jobs, run_jobs  # noqa: E402
 from streamer.engine import Engine  # noqa: E402
@@ -120,8 +120,7 @@ async def measure(args: argparse.Namespace, work: Path) -> tuple[list[Row], floa
         rows.append(Row(label, "single process", frames, seconds, frames / seconds))
     os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
     started = time.perf_counter()
-    ray.init(num_cpus=args.cpus, include_dashboard=False, _node_ip_address="127.0.0.1", log_to_driver=False,
-             logging_level=logging.ERROR)
+    ray.init(**private_instance_options(args.cpus), log_to_driver=False, logging_level=logging.ERROR)  # as --ray
     ray_start = time.perf_counter() - started
     try:
         for workers in (1, 2):

@@ -9,7 +9,8 @@ chunk (so every row stylizes the same frames). Rows, each run ``--repeat`` times
 * a worker's chunk path (:func:`~streamer.cluster.worker.stylize_chunk`: the chunk read from
   memory, the worker's engine and encoder) in this process;
 * the same as a Ray task, on a local instance started with Ray's defaults (workers at niceness
-  15) and on the private instance ``--ray`` starts (:func:`~streamer.cluster.connect.connect`):
+  15) and on the private instance ``--ray`` starts
+  (:func:`~streamer.cluster.connect.private_instance_options`):
   the worker's own time (decode + stylize + encode) and the task's round trip.
 
 ``--busy 0,2`` measures it all once without, then with 2, CPU-bound processes at niceness 10
@@ -39,7 +40,7 @@ sys.path.insert(0, str(ROOT))
 from streamer.bench import machine_description  # noqa: E402
 from streamer.cluster import ClusterOptions  # noqa: E402
 from streamer.cluster.chunks import ChunkInput, chunk_inputs, plan_video  # noqa: E402
-from streamer.cluster.connect import Cluster, connect, import_ray  # noqa: E402
+from streamer.cluster.connect import Cluster, import_ray, private_instance_options  # noqa: E402
 from streamer.cluster.models import ModelPackage  # noqa: E402
 from streamer.cluster.progress import ChunkKey  # noqa: E402
 from streamer.cluster.worker import ChunkTask, EncoderSpec, run_chunk, stylize_chunk  # noqa: E402
@@ -168,7 +169,8 @@ def on_ray(args: argparse.Namespace, task: ChunkTask, chunk: ChunkInput, driver:
                      logging_level=logging.ERROR)
             cluster = Cluster(ray, owned=True, local=True)
         else:
-            cluster = connect(None)  # as --ray starts it (all the machine's CPUs: one worker of args.cpus runs)
+            ray.init(**private_instance_options(args.cpus), log_to_driver=False, logging_level=logging.ERROR)
+            cluster = Cluster(ray, owned=True, local=True)
         try:
             model = ray.put(ModelPackage.of(driver.model_set))
             remote = ray.remote(run_chunk).options(num_cpus=args.cpus)

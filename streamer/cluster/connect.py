@@ -18,7 +18,7 @@ from typing import Any
 from ..errors import ClusterError, ConfigError
 from ..extras import install_hint
 
-__all__ = ["ADDRESS_ENV", "Cluster", "connect", "import_ray", "parse_address"]
+__all__ = ["ADDRESS_ENV", "Cluster", "connect", "import_ray", "parse_address", "private_instance_options"]
 
 #: environment variable with the default ``--ray`` address
 ADDRESS_ENV = "STREAMER_RAY_ADDRESS"
@@ -137,6 +137,16 @@ def _private_worker_niceness() -> int:
         raise ConfigError(f"${_WORKER_NICENESS_ENV} must be a number from 0 to 19, not {value!r}") from exc
 
 
+def private_instance_options(cpus: int | None = None) -> dict[str, Any]:
+    """``ray.init`` options of the private instance ``--ray`` starts (with ``cpus`` CPUs, None:
+    the machine's): loopback only, no dashboard, workers at the command's own priority."""
+    options: dict[str, Any] = {"include_dashboard": False, "_node_ip_address": "127.0.0.1",
+                               "_system_config": {"worker_niceness": _private_worker_niceness()}}
+    if cpus is not None:
+        options["num_cpus"] = cpus
+    return options
+
+
 def connect(address: str | None, verbose: bool = False) -> Cluster:
     """Start a private Ray instance on 127.0.0.1 (``address`` None) or join ``address``.
 
@@ -152,8 +162,7 @@ def connect(address: str | None, verbose: bool = False) -> Cluster:
         return Cluster(ray, owned=False, local=address is None)
     options: dict[str, Any] = {"log_to_driver": verbose, "logging_level": logging.INFO if verbose else logging.ERROR}
     if address is None:
-        options.update(include_dashboard=False, _node_ip_address="127.0.0.1",
-                       _system_config={"worker_niceness": _private_worker_niceness()})
+        options.update(private_instance_options())
     else:
         options["address"] = address
         if host_port is not None:
