@@ -6,8 +6,9 @@ PyAV drops FFmpeg's log by default, and PyAV's exceptions then lack FFmpeg's exp
 reaches Python logging) and claimed by the name FFmpeg logs them under: a codec's name
 (``"h264"``, ``"h264_nvenc"``) or a container format's (``"mov,mp4,m4a,3gp,3g2,mj2"``).
 FFmpeg decodes on its own worker threads, so messages cannot be told apart by thread; two
-blocks watching the same name at the same time may claim each other's messages. Messages
-nobody claims go to this module's logger at debug level.
+blocks watching the same name at the same time may claim each other's messages, but a block
+never takes a message logged under a name only another block watches. Messages nobody
+watches go to this module's logger at debug level.
 
 Every message counts: PyAV by default drops a message equal to the one before it (and says
 "repeated N more times" only with the next different one), so the same damage read twice in one
@@ -38,7 +39,9 @@ _quiet = 0  # active ffmpeg_quiet blocks
 _base_level: int | None = None  # PyAV's level before either kind of block took over
 _base_skip_repeated = True  # PyAV's dropping of repeated messages before the first collecting block
 _capture: av.logging.Capture | None = None
-_shared: list[tuple[int, str, str]] = []
+_shared: list[tuple[int, str, str]] = []  # PyAV appends (level, name, message) here
+_pending: list[tuple[str, str]] = []  # (name, message) moved out of _shared, for a block still to take
+_watching: list[FFmpegMessages] = []  # the active blocks
 
 
 def _take_over() -> None:
@@ -67,17 +70,27 @@ class FFmpegMessages:
     def __init__(self, names: frozenset[str]) -> None:
         self.names = names
 
-    def take(self) -> list[tuple[str, str]]:
-        """(name, message) for each message logged under :attr:`names` since the last call."""
+    def watch_only(self, *names: str) -> None:
+        """Watch ``names`` from now on (fewer, e.g. once a reader stops decoding)."""
         with _lock:
-            entries = _shared[:]
-            del _shared[:len(entries)]
-        mine = []
-        for _, name, message in entries:
-            if name in self.names:
-                mine.append((name, message.strip()))
-            else:
-                logger.debug("ffmpeg %s: %s", name, message.strip())
+            self.names = frozenset(names)
+
+    def take(self) -> list[tuple[str, str]]:
+        """(name, message) for each message logged under :attr:`names` since the last call;
+        messages under names other active blocks watch are left for them."""
+        mine: list[tuple[str, str]] = []
+        unwatched: list[tuple[str, str]] = []
+        kept: list[tuple[str, str]] = []
+        with _lock:
+            count = len(_shared)  # PyAV may append meanwhile: only these are moved
+            _pending.extend((name, message.strip()) for _, name, message in _shared[:count])
+            del _shared[:count]
+            watched = frozenset[str]().union(*(block.names for block in _watching))
+            for name, message in _pending:
+                (mine if name in self.names else kept if name in watched else unwatched).append((name, message))
+            _pending[:] = kept
+        for name, message in unwatched:
+            logger.debug("ffmpeg %s: %s", name, message)
         return mine
 
 
@@ -98,15 +111,19 @@ def ffmpeg_messages(*names: str) -> Iterator[FFmpegMessages]:
             _shared = _capture.__enter__()
         _users += 1
         _apply_level()
+        block = FFmpegMessages(frozenset(names))
+        _watching.append(block)
     try:
-        yield FFmpegMessages(frozenset(names))
+        yield block
     finally:
         with _lock:
+            _watching.remove(block)
             _users -= 1
             if _users == 0 and _capture is not None:
                 _capture.__exit__(None, None, None)
                 _capture = None
                 _shared = []
+                _pending.clear()
                 av.logging.set_skip_repeated(_base_skip_repeated)
             _apply_level()
 

@@ -43,3 +43,16 @@ def test_ffmpeg_messages_when_the_same_message_comes_twice_collects_both() -> No
             av.logging.log(av.logging.ERROR, "h264", "error while decoding MB 4 2, bytestream -10\n")
         assert messages.take() == [("h264", "error while decoding MB 4 2, bytestream -10")] * 2
     assert av.logging.get_skip_repeated() is before  # PyAV's own setting is back
+
+
+def test_ffmpeg_messages_when_blocks_watch_other_names_leaves_each_its_own() -> None:
+    # two readers at once in one process (a Ray driver joining one file while it plans another): the
+    # first to look took every message, and dropped the other's
+    with ffmpeg_messages("h264") as decoder, ffmpeg_messages("matroska,webm") as demuxer:
+        av.logging.log(av.logging.ERROR, "h264", "error while decoding MB 4 2\n")
+        av.logging.log(av.logging.ERROR, "matroska,webm", "Read error\n")
+        assert demuxer.take() == [("matroska,webm", "Read error")]
+        assert decoder.take() == [("h264", "error while decoding MB 4 2")]
+        demuxer.watch_only("h264")  # fewer or other names from then on
+        av.logging.log(av.logging.ERROR, "matroska,webm", "Read error\n")
+        assert demuxer.take() == [] and decoder.take() == []  # nobody watches it any more

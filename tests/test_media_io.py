@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from streamer.engine import Engine
+from streamer.ffmpeg_log import ffmpeg_messages
 from streamer.frames import Frame
 from streamer.inference.backends import BackendOptions
 from streamer.pixels import rgb_from_video, video_from_rgb
@@ -46,6 +47,26 @@ def test_reader_when_the_same_damaged_file_is_read_twice_reports_the_same_damage
     # then both reports say the same: the count and the first message
     assert first is not None and "first error: " in first
     assert second == first
+
+
+def test_reader_when_only_copying_other_streams_leaves_decoder_messages_to_their_reader(tmp_path: Path) -> None:
+    # given a reader that only copies a file's audio (a Ray driver joining chunks), and another
+    # block watching the same decoder (a chunk decoded meanwhile in the same process)
+    source = make_clip(tmp_path / "in.mp4", frames=20, fps=10, keyframe_every=10)
+    with MediaReader(source) as copying, ffmpeg_messages("h264") as decoding:
+        copying.open()
+        av.logging.log(av.logging.ERROR, "h264", "error while decoding MB 4 2\n")
+        copying.start(video=False)
+        # when the copying reader reads to the end
+        asyncio.run(_drain(copying))
+        # then the decoder's message is still there for its reader, not counted by the other
+        assert decoding.take() == [("h264", "error while decoding MB 4 2")]
+        assert copying.report.first_error is None
+
+
+async def _drain(reader: MediaReader) -> None:
+    async for _ in reader.items():
+        pass
 
 
 def _named_thread(name: str, deadline: float) -> threading.Thread:

@@ -285,6 +285,8 @@ class MediaReader:
         if self._container is None:
             raise RuntimeError("open() the reader first")
         self._decode_video = video
+        if not video and self._errors is not None:  # the decoder's messages are then another reader's
+            self._errors.watch_only(self._container.format.name)
         self._thread = threading.Thread(target=self._run, name="streamer-demux", daemon=True)
         self._thread.start()
 
