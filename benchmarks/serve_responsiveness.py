@@ -44,6 +44,7 @@ from streamer.bench import machine_description  # noqa: E402
 from streamer.config import ProcessingSize  # noqa: E402
 from streamer.engine import Engine  # noqa: E402
 from streamer.inference.backends import BackendOptions  # noqa: E402
+from streamer.inference.process import ProcessPriority  # noqa: E402
 from streamer.server import ServerSettings  # noqa: E402
 from tests.server.harness import running_server  # noqa: E402
 
@@ -112,10 +113,12 @@ def work_on_the_loop() -> Iterator[None]:
         asyncio.to_thread = original
 
 
-async def measure(args: argparse.Namespace) -> dict[str, Any]:
-    """One run: callers stream, the prober probes and uploads, for ``args.seconds``."""
+async def measure(args: argparse.Namespace, inference: str = "thread") -> dict[str, Any]:
+    """One run: callers stream, the prober probes and uploads, for ``args.seconds``; inference
+    on the engine's thread (``thread``) or in a process of its own at that priority."""
+    process = None if inference == "thread" else ProcessPriority(inference)
     engine = Engine.create(args.model, BackendOptions(backend="cpu", threads=args.threads), max_batch=4,
-                           use_disk_cache=False)
+                           use_disk_cache=False, inference_process=process)
     report = await engine.start()
     settings = ServerSettings(port=0, size=ProcessingSize.parse(args.size), max_sessions=args.sessions,
                               max_upload_bytes=64 * 1024 * 1024, max_upload_pixels=16_000_000)
@@ -157,10 +160,13 @@ def main(args: argparse.Namespace) -> int:
     rows = []
     if args.switch_interval is not None:
         sys.setswitchinterval(args.switch_interval / 1000)
-    for on_loop in ([True, False] if args.compare else [False]):
+    variants = [("thread", True)] if args.compare else []
+    variants += [(inference, False) for inference in args.inference or ["thread"]]
+    for inference, on_loop in variants:
         with work_on_the_loop() if on_loop else contextlib.nullcontext():
-            name = "on the event loop (before)" if on_loop else "in threads (now)"
-            rows.append((name, asyncio.run(measure(args))))
+            where = "on the event loop (before)" if on_loop else "in threads"
+            name = where + ("" if inference == "thread" else f", inference in a process ({inference})")
+            rows.append((name, asyncio.run(measure(args, inference))))
     r = rows[-1][1]
     print(f"\n`streamer serve` responsiveness: model `{args.model}`, {r['backend']}, {args.sessions} sessions "
           f"of 640x480 at 30 fps (callers in a second process), {args.megapixels:g}-megapixel PNG uploads "
@@ -201,6 +207,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--compare", action="store_true",
                         help="first measure with that work on the event loop (as before), then as it is")
+    parser.add_argument("--inference", action="append", choices=["thread", *ProcessPriority],
+                        help="where inference runs: the engine's thread, or a process of its own at "
+                             "that CPU priority; repeat for a row each, in this order (default: thread)")
     parser.add_argument("--switch-interval", type=float, metavar="MS",
                         help="the interpreter's GIL switch interval in ms (default: Python's, 5)")
     return parser.parse_args(argv)

@@ -25,7 +25,8 @@ from .config import ProcessingSize, QueuePolicy
 from .errors import EngineClosedError, engine_failed
 from .inference.backends import BackendOptions, BackendReport
 from .inference.catalog import ModelSet, find_model_set
-from .inference.stylizer import Stylizer
+from .inference.process import ProcessPriority, ProcessStylizer
+from .inference.stylizer import FrameStylizer, Stylizer
 from .inference.worker import InferenceWorker
 from .stream import EngineStream
 from .styles import EmbeddingCache, StyleMixer, StyleResolver, default_cache_dir, load_builtin_styles
@@ -68,11 +69,23 @@ class Engine:
         max_batch: int = 4,
         cache_dir: os.PathLike[str] | str | None = None,
         use_disk_cache: bool = True,
+        inference_process: ProcessPriority | None = None,
     ) -> Engine:
-        """Find ``model`` (name or directory; default: the bundled default) and wire an engine."""
+        """Find ``model`` (name or directory; default: the bundled default) and wire an engine.
+
+        :param inference_process: run the models in a child process at this CPU priority
+            (:mod:`streamer.inference.process`; a server's event loop then never shares a GIL
+            with inference); None: on the inference thread itself.
+        """
         model_set = find_model_set(model)
         options = backend or BackendOptions()
-        worker = InferenceWorker(lambda: Stylizer.open(model_set, options), max_batch=max_batch)
+
+        def open_stylizer() -> FrameStylizer:
+            if inference_process is None:
+                return Stylizer.open(model_set, options)
+            return ProcessStylizer.open(model_set, options, inference_process, on_exit=worker.abort)
+
+        worker = InferenceWorker(open_stylizer, max_batch=max_batch)
         directory = None
         if use_disk_cache:
             from pathlib import Path

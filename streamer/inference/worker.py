@@ -30,7 +30,7 @@ from ..config import QueuePolicy
 from ..errors import EngineClosedError, FrameDropped, engine_failed
 from ..frames import Frame
 from .backends import BackendReport
-from .stylizer import Stylizer
+from .stylizer import FrameStylizer
 
 __all__ = ["FrameJob", "InferenceWorker", "Lane", "LaneStats", "WorkerStats"]
 
@@ -216,7 +216,7 @@ class InferenceWorker:
         worker.close()
     """
 
-    def __init__(self, open_stylizer: Callable[[], Stylizer], max_batch: int = 4,
+    def __init__(self, open_stylizer: Callable[[], FrameStylizer], max_batch: int = 4,
                  name: str = "streamer-inference") -> None:
         self._open_stylizer = open_stylizer
         self.max_batch = max(1, max_batch)
@@ -228,10 +228,10 @@ class InferenceWorker:
         self._drain_on_close = True
         self._lanes: list[Lane] = []
         self._next_lane = 0
-        self._calls: list[tuple[Callable[[Stylizer], Any], Future[Any]]] = []
+        self._calls: list[tuple[Callable[[FrameStylizer], Any], Future[Any]]] = []
         self._ready = threading.Event()
         self._startup_error: BaseException | None = None
-        self._stylizer: Stylizer | None = None
+        self._stylizer: FrameStylizer | None = None
         self.report: BackendReport | None = None
         self.failure: BaseException | None = None  #: what stopped the thread, if it failed
 
@@ -266,6 +266,17 @@ class InferenceWorker:
         if self._thread.is_alive() and threading.current_thread() is not self._thread:
             self._thread.join(timeout)
 
+    def abort(self, cause: BaseException) -> None:
+        """Fail the worker from another thread (a supervisor saw what the stylizer needs die):
+        queued frames and calls fail with ``cause``, lanes close, the thread stops."""
+        with self._cond:
+            if self.failure is None:
+                self.failure = cause
+            self._closing = True
+            self._drain_on_close = False
+            self._signaled = True
+            self._cond.notify_all()
+
     # -- producers ------------------------------------------------------------------------
     def open_lane(self, name: str, policy: QueuePolicy = QueuePolicy.LOSSLESS, capacity: int = 2,
                   upscale: bool = True) -> Lane:
@@ -286,7 +297,7 @@ class InferenceWorker:
         if self._closing or (self._ready.is_set() and not self._thread.is_alive()):
             raise EngineClosedError("the inference thread is stopped")
 
-    def call(self, fn: Callable[[Stylizer], T]) -> Future[T]:
+    def call(self, fn: Callable[[FrameStylizer], T]) -> Future[T]:
         """Run ``fn(stylizer)`` on the inference thread, ahead of queued frames."""
         future: Future[T] = Future()
         with self._cond:
@@ -357,7 +368,7 @@ class InferenceWorker:
             if closing:
                 return
 
-    def _run_call(self, fn: Callable[[Stylizer], Any], future: Future[Any]) -> None:
+    def _run_call(self, fn: Callable[[FrameStylizer], Any], future: Future[Any]) -> None:
         if not future.set_running_or_notify_cancel():
             return
         try:
@@ -410,7 +421,7 @@ class InferenceWorker:
         self.stats.batches += 1
         self.stats.frames += len(live)
         self.stats.busy_seconds += elapsed
-        if len(live) > 1 and self._stylizer.transform.supports_batching:
+        if len(live) > 1 and self._stylizer.supports_batching:
             self.stats.batched_frames += len(live)
         for (lane, job), result in zip(live, results, strict=True):
             lane._count(processed=1, inference_seconds=elapsed / len(live))
