@@ -148,6 +148,15 @@ class Engine:
         return self._worker.report
 
     @property
+    def inference_pid(self) -> int | None:
+        """The process the models run in: a child's id with ``inference_process``, else this
+        process's; None when they are not loaded."""
+        stylizer = self._worker.stylizer
+        if stylizer is None:
+            return None
+        return stylizer.pid if isinstance(stylizer, ProcessStylizer) else os.getpid()
+
+    @property
     def worker(self) -> InferenceWorker:
         """The inference thread (for stats)."""
         return self._worker

@@ -13,6 +13,7 @@ from ..config import Backend, CpuPrecision, ProcessingSize
 from ..engine import Engine
 from ..errors import ConfigError
 from ..inference.backends import BackendOptions, BackendReport, default_threads
+from ..inference.process import ProcessPriority
 from ..styles import StyleRecipe
 
 __all__ = [
@@ -116,9 +117,12 @@ def create_recipe(args: argparse.Namespace) -> StyleRecipe:
     return StyleRecipe.of(args.style, args.mix, args.strength)
 
 
-def create_engine(args: argparse.Namespace, max_batch: int = 4) -> Engine:
-    """An (unstarted) :class:`Engine` from the model and backend options."""
-    return Engine.create(args.model, backend_options(args, args.threads), max_batch=max_batch)
+def create_engine(args: argparse.Namespace, max_batch: int = 4,
+                  inference_process: ProcessPriority | None = None) -> Engine:
+    """An (unstarted) :class:`Engine` from the model and backend options; with
+    ``inference_process`` (a CPU priority) the models run in a process of their own."""
+    return Engine.create(args.model, backend_options(args, args.threads), max_batch=max_batch,
+                         inference_process=inference_process)
 
 
 def announce_backend(report: BackendReport) -> None:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import ConfigError
 from ..extras import install_hint
+from ..inference.process import ProcessPriority
 from .common import add_engine_arguments, create_engine, processing_size
 from .loop import run_async
 
@@ -23,6 +24,7 @@ if TYPE_CHECKING:  # aiortc and aiohttp are the optional webrtc extra
 __all__ = ["add_arguments", "run"]
 
 TOKEN_ENV = "STREAMER_TOKEN"
+DEFAULT_INFERENCE_PROCESS = ProcessPriority.IDLE.value
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -74,6 +76,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--style", action="append", default=[], metavar="[NAME=]IMAGE",
                         help="add a style image to the page's gallery (repeatable)")
     add_engine_arguments(parser, default_size="256")
+    parser.add_argument("--inference-process", choices=["off", *ProcessPriority], default=DEFAULT_INFERENCE_PROCESS,
+                        help="run the models in a process of their own at this CPU priority, so the "
+                             "event loop (every session's packets) never waits behind inference: "
+                             "'idle' (SCHED_IDLE: only cores nothing else wants), 'nice' (nice 19), "
+                             "'normal'; 'off': on a thread of the server's process (default: %(default)s)")
 
 
 def _settings(args: argparse.Namespace) -> ServerSettings:
@@ -127,7 +134,8 @@ def run(args: argparse.Namespace) -> int:
     check_bindable(settings.ice_hosts)
     certificate = _certificate(args, settings)
     sources = _sources(args.source)
-    engine = create_engine(args, max_batch=4)
+    process = None if args.inference_process == "off" else ProcessPriority(args.inference_process)
+    engine = create_engine(args, max_batch=4, inference_process=process)
     return run_async(_serve(engine, settings, args.style, certificate, sources))
 
 

@@ -248,6 +248,11 @@ class InferenceWorker:
         return self.report
 
     @property
+    def stylizer(self) -> FrameStylizer | None:
+        """What the thread owns (None before it started or after it stopped); use it there only."""
+        return self._stylizer
+
+    @property
     def running(self) -> bool:
         """True while the thread is alive."""
         return self._thread.is_alive()
