@@ -76,11 +76,12 @@ class Session(PeerCall):
 
     def __init__(self, session_id: str, pc: RTCPeerConnection, engine: Engine, settings: ServerSettings,
                  gallery: Gallery, request_close: CloseRequest) -> None:
-        super().__init__(session_id, pc, settings, request_close)
-        self.state = SessionState.NEW
         self.style = StreamStyle(gallery, engine.styles)
+        # first: a failed engine refuses here, before the peer connection's events reach us
         self._stream = engine.open_stream(f"session-{session_id[:8]}", QueuePolicy.LATEST, capacity=1,
                                           size=settings.size, results=1, lookup=self.style.lookup)
+        super().__init__(session_id, pc, settings, request_close)
+        self.state = SessionState.NEW
         self.style.bind(self._stream)
         self.output = StylizedTrack(self._stream, on_failure=lambda error: self.end(str(error)))
         self._pump = VideoPump(self._stream)

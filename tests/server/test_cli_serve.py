@@ -64,10 +64,20 @@ def test_serve_when_started_then_answers_and_stops_cleanly_on_sigterm(model: str
         with urllib.request.urlopen(request, timeout=30) as response:
             info = json.load(response)
         assert info["model"] == model and info["sessions"] == 0
+        children = _children(proc.pid)
     finally:
         err = _stop(proc)
     assert proc.returncode == 0, err
     assert "shutting down" in err and "Traceback" not in err
+    # the models ran in a process of their own (the default), which ended with the server
+    assert children, "serve started no inference process"
+    assert not [pid for pid in children if Path(f"/proc/{pid}").exists()], "the inference process outlived serve"
+
+
+def _children(pid: int) -> list[int]:
+    """Processes ``pid`` started (Linux)."""
+    return [int(child) for task in Path(f"/proc/{pid}/task").iterdir()
+            for child in (task / "children").read_text().split()]
 
 
 def test_serve_when_tls_self_signed_then_https_with_printed_fingerprint(model: str) -> None:

@@ -13,6 +13,7 @@ import sys
 import threading
 import time
 import weakref
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +21,9 @@ import pytest
 from aiortc import RTCConfiguration, RTCPeerConnection
 
 from streamer.config import ProcessingSize
+from streamer.engine import Engine
+from streamer.inference.backends import BackendOptions
+from streamer.inference.process import ProcessPriority
 from streamer.server import Gallery, ServerSettings
 
 from ..fakes import failing_engine
@@ -200,10 +204,36 @@ def test_sessions_when_20_connect_disconnect_cycles_then_nothing_leaks(model: st
     assert result["rss_growth"] < 0.05
 
 
-def test_sessions_when_inference_fails_are_closed_with_the_reason_and_new_ones_refused(model: str) -> None:
+Breakage = Callable[[str], tuple[Engine, Callable[[Engine, Caller], Awaitable[None]], str]]
+
+
+async def _nothing(engine: Engine, caller: Caller) -> None:
+    """The engine breaks by itself."""
+
+
+async def _kill_inference_process(engine: Engine, caller: Caller) -> None:
+    await caller.wait_frames(2)
+    os.kill(engine.inference_pid or 0, signal.SIGKILL)
+
+
+def _broken_transform(model: str) -> tuple[Engine, Callable[[Engine, Caller], Awaitable[None]], str]:
+    """An engine whose transform raises after 6 inferences."""
+    return failing_engine(model, good_calls=6), _nothing, "inference failed: InferenceBroke: interpreter invoke failed"
+
+
+def _killed_process(model: str) -> tuple[Engine, Callable[[Engine, Caller], Awaitable[None]], str]:
+    """An engine whose inference process is killed mid-call."""
+    engine = Engine.create(model, BackendOptions(backend="cpu", threads=2), use_disk_cache=False,
+                           inference_process=ProcessPriority.IDLE)
+    return engine, _kill_inference_process, "inference failed: InferenceProcessDied: the inference process (pid "
+
+
+@pytest.mark.parametrize("breakage", [_broken_transform, _killed_process], ids=["transform", "process"])
+def test_sessions_when_inference_fails_are_closed_with_the_reason_and_new_ones_refused(
+        model: str, breakage: Breakage) -> None:
+    engine, break_it, expected = breakage(model)
 
     async def scenario() -> tuple[dict, str | None, int, dict]:
-        engine = failing_engine(model, good_calls=6)
         async with engine:
             gallery = Gallery(engine.styles.builtins) if engine.styles.builtins else None
             async with running_server(engine, gallery=gallery) as server:
@@ -212,7 +242,8 @@ def test_sessions_when_inference_fails_are_closed_with_the_reason_and_new_ones_r
                 await caller.connect(server)
                 await caller.wait_channel_open()
                 session = server.registry.get(caller.session_id)
-                # when the inference thread fails: then the page is told why and the session is freed
+                # when inference fails: then the page is told why and the session is freed
+                await break_it(engine, caller)
                 closed = await caller.wait_message("closed", limit=30)
                 await server.wait_sessions(0, limit=30)
                 # and new calls are refused with the reason, not left waiting
@@ -225,7 +256,7 @@ def test_sessions_when_inference_fails_are_closed_with_the_reason_and_new_ones_r
                 return closed, session.close_reason, status, body
 
     closed, reason, status, body = run(scenario())
-    assert reason is not None and reason.startswith("inference failed: InferenceBroke: interpreter invoke failed")
+    assert reason is not None and reason.startswith(expected), reason
     assert closed["reason"] == reason
     assert status == 503 and "inference failed" in body["error"]
 
