@@ -15,11 +15,15 @@ waiting for the GIL, or idle in ``epoll``, which the timer's own period counts a
 
 With ``--compare`` it first measures with that work run on the event loop, as the server did
 before (``asyncio.to_thread`` replaced by a direct call), then as it is now: a ratio from one run.
+``--inference MODE`` (repeatable, a row each) runs inference on the engine's thread
+(``thread``, the default) or in a process of its own at CPU priority ``idle`` (SCHED_IDLE),
+``nice`` (19) or ``normal`` (``streamer serve --inference-process``).
 ``--threads`` sets inference's CPU threads, ``--switch-interval`` the interpreter's GIL switch
 interval (the loop thread waits up to that long for the GIL whenever it gave it up).
 
     python benchmarks/serve_responsiveness.py --model fast --seconds 60 --compare
     python benchmarks/serve_responsiveness.py --seconds 30 --threads 1
+    python benchmarks/serve_responsiveness.py --seconds 25 --inference thread --inference idle
 """
 
 from __future__ import annotations
@@ -167,7 +171,7 @@ def main(args: argparse.Namespace) -> int:
             where = "on the event loop (before)" if on_loop else "in threads"
             name = where + ("" if inference == "thread" else f", inference in a process ({inference})")
             rows.append((name, asyncio.run(measure(args, inference))))
-    r = rows[-1][1]
+    r = rows[-1][1]  # the figures every row shares
     print(f"\n`streamer serve` responsiveness: model `{args.model}`, {r['backend']}, {args.sessions} sessions "
           f"of 640x480 at 30 fps (callers in a second process), {args.megapixels:g}-megapixel PNG uploads "
           f"({r['upload_bytes'] / 1e6:.2f} MB each, unique) back to back from a third, {args.seconds:g} s, "
@@ -186,13 +190,16 @@ def main(args: argparse.Namespace) -> int:
               f"{total:.0f} ms: {100 * stalls['ran'] / total:.0f} / {100 * stalls['runnable'] / total:.0f} / "
               f"{100 * stalls['blocked'] / total:.0f} % | {uploads} | "
               f"{row['upload_ms'] / 1000:.1f} s | {row['fps_min']:.1f} / {row['fps_mean']:.1f} |")
-    if args.compare:
-        before = rows[0][1]
-        print(f"\nIn threads vs on the loop, same run: /api/info p99 x{r['api_p99'] / before['api_p99']:.2f}, "
-              f"worst loop lag x{r['lag_max'] / before['lag_max']:.2f}.")
-    verdict = "met" if r["api_p99"] <= TARGET_P99_MS else "NOT met"
-    print(f"\n/api/info p99 {r['api_p99']:.1f} ms: target <= {TARGET_P99_MS:g} ms {verdict}."
-          + (f" API errors: {r['api_errors']}" if r["api_errors"] else ""))
+    first_name, first = rows[0]
+    for name, row in rows[1:]:
+        print(f"\n{name} vs {first_name}, same run: /api/info p99 x{row['api_p99'] / first['api_p99']:.2f}, "
+              f"worst loop lag x{row['lag_max'] / first['lag_max']:.2f}, "
+              f"fps per session x{row['fps_mean'] / first['fps_mean']:.2f}.")
+    print()
+    for name, row in rows:
+        verdict = "met" if row["api_p99"] <= TARGET_P99_MS else "NOT met"
+        print(f"{name}: /api/info p99 {row['api_p99']:.1f} ms: target <= {TARGET_P99_MS:g} ms {verdict}."
+              + (f" API errors: {row['api_errors']}" if row["api_errors"] else ""))
     return 0
 
 
