@@ -11,6 +11,8 @@ import sys
 import urllib.request
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -53,8 +55,10 @@ def test_serve_when_ice_host_not_on_this_machine_then_refuses_with_message() -> 
         assert proc.returncode == 1 and words in err and "Traceback" not in err, err
 
 
-def test_serve_when_started_then_answers_and_stops_cleanly_on_sigterm(model: str) -> None:
-    proc = _streamer("serve", "--port", "0", "--model", model, "--size", "128", "--token", "a-long-enough-token")
+@pytest.mark.parametrize("inference", ["off", "idle"])
+def test_serve_when_started_then_answers_and_stops_cleanly_on_sigterm(model: str, inference: str) -> None:
+    proc = _streamer("serve", "--port", "0", "--model", model, "--size", "128", "--token", "a-long-enough-token",
+                     "--inference-process", inference)
     try:
         line = proc.stdout.readline()  # type: ignore[union-attr]
         match = re.search(r"open (http://127\.0\.0\.1:\d+/)#token=a-long-enough-token", line)
@@ -69,8 +73,8 @@ def test_serve_when_started_then_answers_and_stops_cleanly_on_sigterm(model: str
         err = _stop(proc)
     assert proc.returncode == 0, err
     assert "shutting down" in err and "Traceback" not in err
-    # the models ran in a process of their own (the default), which ended with the server
-    assert children, "serve started no inference process"
+    # with --inference-process the models ran in a process of their own, which ended with the server
+    assert bool(children) == (inference != "off"), children
     assert not [pid for pid in children if Path(f"/proc/{pid}").exists()], "the inference process outlived serve"
 
 
