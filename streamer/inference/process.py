@@ -168,7 +168,6 @@ class ProcessStylizer:
         self._conn = conn
         self._batching = batching
         self._arena = SharedArena()
-        self._predictor_runs = 0
         self._closing = False
         self._on_exit = on_exit
         self._watcher = threading.Thread(target=self._watch, name="streamer-inference-process-watch", daemon=True)
