@@ -24,7 +24,7 @@ if TYPE_CHECKING:  # aiortc and aiohttp are the optional webrtc extra
 __all__ = ["add_arguments", "run"]
 
 TOKEN_ENV = "STREAMER_TOKEN"
-#: off: a process at idle priority answers /api/info 2x faster but stylizes up to 10x fewer
+#: off: a process at idle priority answers /api/info about 2x faster but stylizes 3-10x fewer
 #: frames on a busy 2-core machine (benchmarks/README.md, serve responsiveness)
 DEFAULT_INFERENCE_PROCESS = "off"
 
