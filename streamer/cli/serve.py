@@ -78,7 +78,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--style", action="append", default=[], metavar="[NAME=]IMAGE",
                         help="add a style image to the page's gallery (repeatable)")
     add_engine_arguments(parser, default_size="256")
-    parser.add_argument("--inference-process", choices=["off", *(p.value for p in ProcessPriority)], default=DEFAULT_INFERENCE_PROCESS,
+    parser.add_argument("--inference-process", choices=["off", *(p.value for p in ProcessPriority)],
+                        default=DEFAULT_INFERENCE_PROCESS,
                         help="run the models in a process of their own at this CPU priority, so the "
                              "event loop (the API, every session's packets) waits less for a core, and "
                              "inference gets only what is left: "
