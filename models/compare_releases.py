@@ -175,17 +175,22 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--contents", type=int, default=12, help="number of val photos (quality)")
     parser.add_argument("--styles", type=int, default=len(catalogue.HELD_OUT_STYLES),
                         help="the first N held-out styles (default: all)")
+    parser.add_argument("--training-styles", action="store_true",
+                        help="quality on the four built-in training styles (starry, wave, scream, "
+                             "kandinsky) instead of the held-out ones (--styles: the first N of those)")
     parser.add_argument("--repeats", type=int, default=15, help="timed invokes per size (speed)")
     parser.add_argument("--out", type=Path, help="JSON output (default: print only)")
     args = parser.parse_args(argv)
     if args.part == "quantization" and args.fp32 is None:
         parser.error("quantization needs --fp32")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    styles = list(catalogue.HELD_OUT_STYLES)[: args.styles]
+    pool = [s.source for s in catalogue.BUILTIN_STYLES[:4]] if args.training_styles else catalogue.HELD_OUT_STYLES
+    styles = list(pool)[: args.styles]
     start = time.monotonic()
     if args.part == "quality":
         figures = quality(args.old, args.new, args.contents, styles)
-        title = f"{figures['contents']} val photos x {len(styles)} held-out styles"
+        kind = "built-in training" if args.training_styles else "held-out"
+        title = f"{figures['contents']} val photos x {len(styles)} {kind} styles"
         text = "\n".join(evaluate.quality_md(title, figures["quality"]))
     elif args.part == "steadiness":
         figures = steadiness(args.old, args.new)

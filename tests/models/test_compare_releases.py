@@ -27,6 +27,19 @@ def test_quality_when_both_releases_are_the_same_then_rows_agree_and_own_predict
     assert any(own[s]["style"] != teacher[s]["style"] for s in own)
 
 
+def test_quality_when_asked_for_training_styles_then_measures_the_built_in_ones(
+    shared_data: Path, release: Path, tmp_path: Path
+) -> None:
+    from models import catalogue
+
+    out = tmp_path / "quality.json"
+    compare_releases.main(["quality", "--new", str(release), "--contents", "1", "--styles", "1",
+                           "--training-styles", "--out", str(out)])
+    (style,) = json.loads(out.read_text())["quality_by_style"]["magenta_fp16"]
+    assert style == catalogue.BUILTIN_STYLES[0].source
+    assert style not in catalogue.HELD_OUT_STYLES
+
+
 def test_main_when_quantization_without_fp32_then_exits_with_usage_error(release: Path) -> None:
     with pytest.raises(SystemExit) as exit_info:
         compare_releases.main(["quantization", "--new", str(release)])
