@@ -183,6 +183,24 @@ def test_reference_clip_with_audio_from_shared(shared: Path, tmp_path: Path, sty
     assert after["packets"] == before["packets"]
 
 
+def _signal_mid_conversion(tmp_path: Path, style: list[str], signum: int,
+                           launcher: tuple[str, ...] = ("-m", "streamer")) -> tuple[int, str, Path]:
+    """Start ``convert`` of a 400-frame clip, send ``signum`` once it writes its partial output;
+    return the exit status, stderr and the output path."""
+    source = make_clip(tmp_path / "long.mp4", frames=400, width=320, height=240, fps=25)
+    out = tmp_path / "out.mp4"
+    proc = subprocess.Popen([sys.executable, *launcher, "convert", str(source), "-o", str(out), *style,
+                             "--size", "native", "--backend", "cpu"], stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    deadline = time.monotonic() + 60
+    while not any(".partial-" in p.name for p in tmp_path.iterdir()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(1.0)
+    proc.send_signal(signum)
+    _, err = proc.communicate(timeout=60)
+    return proc.returncode, err, out
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(("signum", "status", "message"), [
     (signal.SIGINT, 130, "streamer: interrupted"),
@@ -192,18 +210,8 @@ def test_reference_clip_with_audio_from_shared(shared: Path, tmp_path: Path, sty
 @pytest.mark.usefixtures("ctrl_c_reaches_children")
 def test_convert_when_stopped_by_a_signal_leaves_no_partial_output(tmp_path: Path, style: list[str], signum: int,
                                                                    status: int, message: str) -> None:
-    source = make_clip(tmp_path / "long.mp4", frames=400, width=320, height=240, fps=25)
-    out = tmp_path / "out.mp4"
-    proc = subprocess.Popen([sys.executable, "-m", "streamer", "convert", str(source), "-o", str(out), *style,
-                             "--size", "native", "--backend", "cpu"], stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    deadline = time.monotonic() + 60
-    while not any(".partial-" in p.name for p in tmp_path.iterdir()) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    time.sleep(1.0)
-    proc.send_signal(signum)
-    _, err = proc.communicate(timeout=60)
-    assert proc.returncode == status, err
+    returncode, err, out = _signal_mid_conversion(tmp_path, style, signum)
+    assert returncode == status, err
     assert message in err and "Traceback" not in err
     assert not out.exists() and not leftovers(tmp_path)
 
@@ -226,18 +234,8 @@ sys.exit(main(sys.argv[1:]))
 @pytest.mark.usefixtures("ctrl_c_reaches_children")
 def test_convert_when_a_library_took_the_sigint_handler_still_stops_on_ctrl_c(tmp_path: Path,
                                                                               style: list[str]) -> None:
-    source = make_clip(tmp_path / "long.mp4", frames=400, width=320, height=240, fps=25)
-    out = tmp_path / "out.mp4"
-    proc = subprocess.Popen([sys.executable, "-c", _HANDLER_TAKEN, "convert", str(source), "-o", str(out), *style,
-                             "--size", "native", "--backend", "cpu"], stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    deadline = time.monotonic() + 60
-    while not any(".partial-" in p.name for p in tmp_path.iterdir()) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    time.sleep(1.0)
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130, err
+    returncode, err, out = _signal_mid_conversion(tmp_path, style, signal.SIGINT, ("-c", _HANDLER_TAKEN))
+    assert returncode == 130, err
     assert "streamer: interrupted" in err and "Traceback" not in err
     assert not out.exists() and not leftovers(tmp_path)
 

@@ -35,7 +35,8 @@ logger = logging.getLogger(__name__)
 
 
 def import_ray(loopback: bool = False) -> ModuleType:
-    """The ``ray`` module, or a one-line :class:`ConfigError` saying how to install it.
+    """The ``ray`` module, or a one-line :class:`ConfigError` saying how to install it (or that
+    ``$RAY_worker_niceness`` is not a number).
 
     ``loopback``: Ray will run (or is joined) on this machine only. Ray reads that once, when it
     is imported: its node address is then 127.0.0.1 and its servers listen on loopback only
@@ -43,6 +44,7 @@ def import_ray(loopback: bool = False) -> ModuleType:
     """
     if loopback:
         os.environ[_LOOPBACK_ENV] = "0"
+    _private_worker_niceness()  # checked first: importing Ray crashes (SIGSEGV) on a non-number there
     try:
         import ray
     except ImportError as exc:
