@@ -83,13 +83,29 @@ class Child:
         return self.result
 
 
+#: CPU priorities a load process can run at: niceness added to this process's niceness at
+#: import, or SCHED_IDLE
+PRIORITIES = {"normal": 0, "background": 10, "nice": 19, "idle": None}
+BASE_NICENESS = os.getpriority(os.PRIO_PROCESS, 0)
+
+
+def _at_priority(priority: str) -> None:
+    """In a new child, before it runs anything (every thread it starts inherits it); the
+    niceness is set, not added: the thread that starts the child may have been raised."""
+    added = PRIORITIES[priority]
+    os.setpriority(os.PRIO_PROCESS, 0, min(19, BASE_NICENESS + (added or 0)))
+    if added is None:
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+
+
 @contextlib.asynccontextmanager
-async def spawn(*args: str) -> AsyncIterator[Child]:
-    """Run ``serve_load.py ARGS`` as a child process (killed if still running after the block)."""
+async def spawn(*args: str, priority: str = "normal") -> AsyncIterator[Child]:
+    """Run ``serve_load.py ARGS`` as a child process at CPU ``priority`` (one of
+    :data:`PRIORITIES`; killed if still running after the block)."""
     process = await asyncio.create_subprocess_exec(
         sys.executable, __file__, *args, cwd=ROOT, stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE, env={**os.environ, "PYTHONWARNINGS": "ignore"},
-        limit=16 * 1024 * 1024)
+        limit=16 * 1024 * 1024, preexec_fn=lambda: _at_priority(priority))
     child = Child(process)
     child._reader = asyncio.ensure_future(child._read())
     try:
@@ -126,6 +142,7 @@ async def callers_main(args: argparse.Namespace) -> dict[str, Any]:
     frames = [pattern_frame(i, args.height, args.width) for i in range(30)]
     commands = _stdin_lines()
     fps: list[float] = []
+    sent_fps: list[float] = []
     cycles = failures = 0
     async with aiohttp.ClientSession() as http:
         server = Server(args.url, None, http, args.token)  # type: ignore[arg-type]
@@ -145,17 +162,19 @@ async def callers_main(args: argparse.Namespace) -> dict[str, Any]:
                 continue
             print("SESSIONS " + " ".join(c.session_id or "" for c in callers), flush=True)
             start = [c.received for c in callers]
+            sent_before = [c.track.sent for c in callers]
             t0 = time.monotonic()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(_wait_stop(commands), args.cycle)
             elapsed = time.monotonic() - t0
             fps += [(c.received - s) / elapsed for c, s in zip(callers, start, strict=True)]
+            sent_fps += [(c.track.sent - s) / elapsed for c, s in zip(callers, sent_before, strict=True)]
             await asyncio.gather(*(c.close() for c in callers), return_exceptions=True)
             print("LEFT", flush=True)
             cycles += 1
             if args.wait_go and await commands.get() != "GO":  # the parent has looked at the server
                 break
-    return {"cycles": cycles, "failures": failures, "fps": fps}
+    return {"cycles": cycles, "failures": failures, "fps": fps, "sent_fps": sent_fps}
 
 
 async def _wait_stop(commands: asyncio.Queue[str]) -> None:

@@ -18,12 +18,26 @@ before (``asyncio.to_thread`` replaced by a direct call), then as it is now: a r
 ``--inference MODE`` (repeatable, a row each) runs inference on the engine's thread
 (``thread``, the default) or in a process of its own at CPU priority ``idle`` (SCHED_IDLE),
 ``nice`` (19) or ``normal`` (``streamer serve --inference-process``).
+``--work-niceness N`` (repeatable) runs every thread of the server but the event loop's N nicer
+than it (``streamer serve --work-niceness``; 0: off). ``--callers-priority`` (repeatable) runs the
+load generator's callers (the aiortc peers that stand for remote browsers) at ``normal``
+priority, ``background`` (nice +10), ``nice`` (19) or ``idle`` (SCHED_IDLE); the prober stays
+at normal priority (its own waits would count as the server's latency). Rows: every
+combination, ``--rounds`` times over, alternating.
 ``--threads`` sets inference's CPU threads, ``--switch-interval`` the interpreter's GIL switch
 interval (the loop thread waits up to that long for the GIL whenever it gave it up).
+
+Where the time goes, per run: every thread of the server (``/proc/self/task/*/schedstat``,
+grouped by what the thread is) and the load processes: CPU used and time spent waiting for a
+core, per second; and a sampler in a process of its own (``loop_sampler.py``) that reads the
+loop thread's counters and system call 200 times a second, so that its stalls split into
+running, waiting for a core, waiting in ``futex`` (the GIL) and idle in ``epoll``.
 
     python benchmarks/serve_responsiveness.py --model fast --seconds 60 --compare
     python benchmarks/serve_responsiveness.py --seconds 30 --threads 1
     python benchmarks/serve_responsiveness.py --seconds 25 --inference thread --inference idle
+    python benchmarks/serve_responsiveness.py --seconds 20 --work-niceness 0 --work-niceness 10 \
+        --callers-priority normal --callers-priority idle --rounds 2
 """
 
 from __future__ import annotations
@@ -31,18 +45,23 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import itertools
+import json
 import os
 import statistics
 import sys
+import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from serve_load import percentile, spawn  # noqa: E402
+from loop_sampler import attribute  # noqa: E402
+from serve_load import PRIORITIES, percentile, spawn  # noqa: E402
 
 from streamer.bench import machine_description  # noqa: E402
 from streamer.config import ProcessingSize  # noqa: E402
@@ -75,15 +94,19 @@ class LoopLag:
         self.period = period
         self.samples: list[float] = []
         self.stall_ms = {"ran": 0.0, "runnable": 0.0, "blocked": 0.0}
+        self.stalls: list[tuple[float, float]] = []  #: (monotonic start, end) of each stall
         self._task: asyncio.Task[None] | None = None
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
             before = _schedstat()
+            started = time.monotonic()
             due = loop.time() + self.period
             await asyncio.sleep(self.period)
             lag = 1000 * max(0.0, loop.time() - due)
+            if lag > STALL_MS:
+                self.stalls.append((started, time.monotonic()))
             self.samples.append(lag)
             after = _schedstat()
             if lag > STALL_MS and before is not None and after is not None:
@@ -99,6 +122,76 @@ class LoopLag:
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
+
+
+def _thread_kind(name: str | None, loop_thread: int, tid: int) -> str:
+    """What a thread of the server is, from its Python name (None: started by native code)."""
+    if tid == loop_thread:
+        return "event loop"
+    if name is None:
+        return "native (XNNPACK pool, codec threads)"
+    if name.startswith("streamer-inference"):
+        return "inference"
+    if name.endswith("-decoder"):
+        return "aiortc decoders"
+    if name.startswith("asyncio_"):
+        return "default executor (encoders, conversions, decodes)"
+    return "other Python threads"
+
+
+def thread_times(loop_thread: int) -> dict[int, tuple[str, int, int, int]]:
+    """Every thread of this process: tid -> (kind, ns ran, ns waited for a core, niceness)."""
+    names = {t.native_id: t.name for t in threading.enumerate()}
+    out = {}
+    for entry in os.listdir("/proc/self/task"):
+        tid = int(entry)
+        try:
+            ran, waited = Path(f"/proc/self/task/{tid}/schedstat").read_text().split()[:2]
+            nice = os.getpriority(os.PRIO_PROCESS, tid)
+        except (OSError, ValueError):
+            continue
+        out[tid] = (_thread_kind(names.get(tid), loop_thread, tid), int(ran), int(waited), nice)
+    return out
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """CPU seconds used by process ``pid`` and its threads so far (ended threads included)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def by_kind(before: dict[int, tuple[str, int, int, int]], after: dict[int, tuple[str, int, int, int]],
+            seconds: float) -> dict[str, dict[str, Any]]:
+    """Per kind of thread over the window: cores used, cores' worth of waiting, thread count and
+    niceness range (threads started within the window count from zero)."""
+    kinds: dict[str, dict[str, Any]] = {}
+    for tid, (kind, ran, waited, nice) in after.items():
+        _, ran0, waited0, _ = before.get(tid, (kind, 0, 0, nice))
+        row = kinds.setdefault(kind, {"cpu": 0.0, "wait": 0.0, "threads": 0, "nice": set()})
+        row["cpu"] += (ran - ran0) / 1e9 / seconds
+        row["wait"] += (waited - waited0) / 1e9 / seconds
+        row["threads"] += 1
+        row["nice"].add(nice)
+    return kinds
+
+
+@contextlib.asynccontextmanager
+async def loop_sampler() -> Any:
+    """Sample this thread (the loop's) from a process of its own; yields a list that holds the
+    samples once the block ends."""
+    samples: list[list[float]] = []
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, str(ROOT / "benchmarks" / "loop_sampler.py"), str(os.getpid()),
+        str(threading.get_native_id()), stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+        limit=64 * 1024 * 1024)
+    try:
+        yield samples
+    finally:
+        out, _ = await process.communicate(b"")
+        samples += json.loads(out or b"[]")
 
 
 @contextlib.contextmanager
@@ -117,18 +210,40 @@ def work_on_the_loop() -> Iterator[None]:
         asyncio.to_thread = original
 
 
-async def measure(args: argparse.Namespace, inference: str = "thread") -> dict[str, Any]:
+async def measure(args: argparse.Namespace, variant: Variant) -> dict[str, Any]:
     """One run: callers stream, the prober probes and uploads, for ``args.seconds``; inference
     on the engine's thread (``thread``) or in a process of its own at that priority."""
-    process = None if inference == "thread" else ProcessPriority(inference)
+    with raised_thread(variant.loop_raised):
+        return await _measure(args, variant)
+
+
+@contextlib.contextmanager
+def raised_thread(steps: int) -> Iterator[None]:
+    """The calling thread (the loop's) ``steps`` less nice for the block; threads it starts
+    meanwhile inherit that (the server lowers them again by its work niceness)."""
+    before = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    if steps:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), before - steps)
+    try:
+        yield
+    finally:
+        if steps:
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), before)
+
+
+async def _measure(args: argparse.Namespace, variant: Variant) -> dict[str, Any]:
+    process = None if variant.inference == "thread" else ProcessPriority(variant.inference)
     engine = Engine.create(args.model, BackendOptions(backend="cpu", threads=args.threads), max_batch=4,
                            use_disk_cache=False, inference_process=process)
     report = await engine.start()
     settings = ServerSettings(port=0, size=ProcessingSize.parse(args.size), max_sessions=args.sessions,
-                              max_upload_bytes=64 * 1024 * 1024, max_upload_pixels=16_000_000)
+                              max_upload_bytes=64 * 1024 * 1024, max_upload_pixels=16_000_000,
+                              work_niceness=variant.work_niceness)
+    loop_thread = threading.get_native_id()
     try:
         async with running_server(engine, settings) as server, \
-                spawn("callers", server.url, "--sessions", str(args.sessions)) as callers:
+                spawn("callers", server.url, "--sessions", str(args.sessions),
+                      priority=variant.callers) as callers:
             line = await asyncio.wait_for(callers.lines.get(), 180)
             if not line.startswith("SESSIONS"):
                 raise RuntimeError(f"the callers did not connect: {line!r}")
@@ -136,14 +251,24 @@ async def measure(args: argparse.Namespace, inference: str = "thread") -> dict[s
             lag = LoopLag()
             async with spawn("probe", server.url, "--upload-megapixels", str(args.megapixels)) as prober:
                 await asyncio.sleep(2.0)  # the prober makes its image first
-                lag.start()
-                prober.tell(f"SESSION {upload_to}")
-                await asyncio.sleep(args.seconds)
-                await lag.stop()
+                async with loop_sampler() as samples:
+                    threads_before = thread_times(loop_thread)
+                    load_before = {name: process_cpu_seconds(child.process.pid)
+                                   for name, child in (("callers", callers), ("prober", prober))}
+                    started = time.monotonic()
+                    lag.start()
+                    prober.tell(f"SESSION {upload_to}")
+                    await asyncio.sleep(args.seconds)
+                    await lag.stop()
+                    window = time.monotonic() - started
+                    threads_after = thread_times(loop_thread)
+                    load_cpu = {name: (process_cpu_seconds(child.process.pid) - load_before[name]) / window
+                                for name, child in (("callers", callers), ("prober", prober))}
                 probe = await prober.finish()
-            fps = (await callers.finish())["fps"]
+            caller_result = await callers.finish()
     finally:
         await engine.stop(drain=False)
+    fps, sent = caller_result["fps"], caller_result.get("sent_fps", [])
     api = probe["api_ms"]
     return {
         "backend": report.summary,
@@ -155,7 +280,72 @@ async def measure(args: argparse.Namespace, inference: str = "thread") -> dict[s
         "upload_bytes": probe["uploads"].get("bytes", 0),
         "fps_min": min(fps, default=float("nan")), "fps_mean": statistics.fmean(fps or [float("nan")]),
         "stalls": lag.stall_ms,
+        "sent_fps": statistics.fmean(sent or [float("nan")]),
+        "threads": by_kind(threads_before, threads_after, window),
+        "load_cpu": load_cpu,
+        "sampled": attribute(samples, lag.stalls),
+        "sampled_all": attribute(samples, [(started, started + window)]),
     }
+
+
+class Variant(NamedTuple):
+    """One row: where inference runs, the work threads' niceness, the callers' priority, and
+    whether decodes and conversions run on the loop (the ``--compare`` row)."""
+
+    inference: str = "thread"
+    work_niceness: int = 10
+    callers: str = "normal"
+    on_loop: bool = False
+    loop_raised: int = 0
+
+    @property
+    def name(self) -> str:
+        parts = ["on the event loop (before)" if self.on_loop else "in threads",
+                 f"work threads +{self.work_niceness}", f"callers {self.callers}"]
+        if self.inference != "thread":
+            parts.append(f"inference in a process ({self.inference})")
+        if self.loop_raised:
+            parts.append(f"server started {self.loop_raised} less nice")
+        return ", ".join(parts)
+
+
+def variants(args: argparse.Namespace) -> list[Variant]:
+    """Every combination of the options, ``args.rounds`` times over."""
+    combos = [Variant(inference, niceness, callers, loop_raised=raised)
+              for inference, callers, raised, niceness in itertools.product(
+                  args.inference or ["thread"], args.callers_priority or ["normal"], args.raise_server or [0],
+                  args.work_niceness or [10])]
+    if args.compare:
+        combos.insert(0, combos[0]._replace(on_loop=True))
+    return combos * args.rounds
+
+
+def _nice_range(values: set[int]) -> str:
+    return f"{min(values)}" if len(values) == 1 else f"{min(values)}..{max(values)}"
+
+
+def print_threads(rows: list[tuple[Variant, dict[str, Any]]]) -> None:
+    """Per row: each kind of server thread and each load process, cores used and waited."""
+    print("\nCPU per second of the window (cores used / cores' worth of waiting for one; niceness):\n")
+    kinds = sorted({kind for _, row in rows for kind in row["threads"]})
+    print("| row | " + " | ".join(kinds) + " | callers (process) | prober (process) |")
+    print("|---" * (len(kinds) + 3) + "|")
+    for number, (_, row) in enumerate(rows, 1):
+        cells = []
+        for kind in kinds:
+            t = row["threads"].get(kind)
+            cells.append("-" if t is None else
+                         f"{t['cpu']:.2f} / {t['wait']:.2f} ({t['threads']}; nice {_nice_range(t['nice'])})")
+        print(f"| {number} | " + " | ".join(cells) +
+              f" | {row['load_cpu']['callers']:.2f} | {row['load_cpu']['prober']:.2f} |")
+    print("\nThe loop thread in its stalls over 30 ms, sampled from another process at 200 Hz "
+          "(share of the stalls' time; whole window in brackets):\n")
+    for number, (_, row) in enumerate(rows, 1):
+        total = sum(row["sampled"].values()) or float("nan")
+        whole = sum(row["sampled_all"].values()) or float("nan")
+        parts = [f"{name} {100 * ms / total:.0f} % ({100 * row['sampled_all'].get(name, 0.0) / whole:.0f} %)"
+                 for name, ms in sorted(row["sampled"].items(), key=lambda kv: -kv[1])]
+        print(f"{number}. {total:.0f} ms: " + ", ".join(parts))
 
 
 def main(args: argparse.Namespace) -> int:
@@ -164,42 +354,42 @@ def main(args: argparse.Namespace) -> int:
     rows = []
     if args.switch_interval is not None:
         sys.setswitchinterval(args.switch_interval / 1000)
-    variants = [("thread", True)] if args.compare else []
-    variants += [(inference, False) for inference in args.inference or ["thread"]]
-    for inference, on_loop in variants:
-        with work_on_the_loop() if on_loop else contextlib.nullcontext():
-            where = "on the event loop (before)" if on_loop else "in threads"
-            name = where + ("" if inference == "thread" else f", inference in a process ({inference})")
-            rows.append((name, asyncio.run(measure(args, inference))))
+    for variant in variants(args):
+        with work_on_the_loop() if variant.on_loop else contextlib.nullcontext():
+            rows.append((variant, asyncio.run(measure(args, variant))))
     r = rows[-1][1]  # the figures every row shares
     print(f"\n`streamer serve` responsiveness: model `{args.model}`, {r['backend']}, {args.sessions} sessions "
           f"of 640x480 at 30 fps (callers in a second process), {args.megapixels:g}-megapixel PNG uploads "
           f"({r['upload_bytes'] / 1e6:.2f} MB each, unique) back to back from a third, {args.seconds:g} s, "
           f"{machine_description()}, GIL switch interval {1000 * sys.getswitchinterval():g} ms, "
-          f"load average {load:.1f} at the start.\n")
-    print("| decode and conversions | /api/info p50 / p99 / max | requests | event-loop lag p99 / max | "
+          f"load average {load:.1f} at the start, {os.getloadavg()[0]:.1f} at the end.\n")
+    print("| row | variant | /api/info p50 / p99 / max | requests | event-loop lag p99 / max | "
           f"loop thread in stalls > {STALL_MS:g} ms: ran / waited for a core / blocked | "
-          "uploads (status: count) | upload time (mean) | fps per session (slowest / mean) |")
-    print("|---|---:|---:|---:|---:|---|---:|---:|")
-    for name, row in rows:
+          "uploads (status: count) | upload time (mean) | fps per session back (slowest / mean) | "
+          "fps sent per session |")
+    print("|---:|---|---:|---:|---:|---:|---|---:|---:|---:|")
+    for number, (variant, row) in enumerate(rows, 1):
         uploads = ", ".join(f"{k}: {v}" for k, v in sorted(row["uploads"].items()))
         stalls = row["stalls"]
         total = sum(stalls.values()) or float("nan")
-        print(f"| {name} | {row['api_p50']:.1f} / {row['api_p99']:.1f} / {row['api_max']:.1f} ms | "
+        print(f"| {number} | {variant.name} | {row['api_p50']:.1f} / {row['api_p99']:.1f} / {row['api_max']:.1f} ms | "
               f"{row['api_count']} | {row['lag_p99']:.1f} / {row['lag_max']:.1f} ms | "
               f"{total:.0f} ms: {100 * stalls['ran'] / total:.0f} / {100 * stalls['runnable'] / total:.0f} / "
               f"{100 * stalls['blocked'] / total:.0f} % | {uploads} | "
-              f"{row['upload_ms'] / 1000:.1f} s | {row['fps_min']:.1f} / {row['fps_mean']:.1f} |")
-    first_name, first = rows[0]
-    for name, row in rows[1:]:
-        print(f"\n{name} vs {first_name}, same run: /api/info p99 x{row['api_p99'] / first['api_p99']:.2f}, "
+              f"{row['upload_ms'] / 1000:.1f} s | {row['fps_min']:.1f} / {row['fps_mean']:.1f} | "
+              f"{row['sent_fps']:.1f} |")
+    print_threads(rows)
+    first = rows[0][1]
+    print()
+    for number, (_, row) in enumerate(rows[1:], 2):
+        print(f"row {number} vs row 1, same run: /api/info p99 x{row['api_p99'] / first['api_p99']:.2f}, "
               f"worst loop lag x{row['lag_max'] / first['lag_max']:.2f}, "
               f"fps per session x{row['fps_mean'] / first['fps_mean']:.2f}.")
     print()
-    for name, row in rows:
+    for number, (variant, row) in enumerate(rows, 1):
         verdict = "met" if row["api_p99"] <= TARGET_P99_MS else "NOT met"
-        print(f"{name}: /api/info p99 {row['api_p99']:.1f} ms: target <= {TARGET_P99_MS:g} ms {verdict}."
-              + (f" API errors: {row['api_errors']}" if row["api_errors"] else ""))
+        print(f"{number}. {variant.name}: /api/info p99 {row['api_p99']:.1f} ms: target <= {TARGET_P99_MS:g} ms "
+              f"{verdict}." + (f" API errors: {row['api_errors']}" if row["api_errors"] else ""))
     return 0
 
 
@@ -217,6 +407,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--inference", action="append", choices=["thread", *ProcessPriority],
                         help="where inference runs: the engine's thread, or a process of its own at "
                              "that CPU priority; repeat for a row each, in this order (default: thread)")
+    parser.add_argument("--work-niceness", type=int, action="append",
+                        help="every server thread but the event loop's this much nicer than it (0: off); "
+                             "repeat for a row each (default: 10, as `streamer serve`)")
+    parser.add_argument("--callers-priority", action="append", choices=list(PRIORITIES),
+                        help="CPU priority of the callers' process (the stand-in for remote browsers); "
+                             "repeat for a row each (default: normal)")
+    parser.add_argument("--raise-server", type=int, action="append", metavar="N",
+                        help="start the server (engine and event loop) N less nice than this command "
+                             "(needs root or CAP_SYS_NICE; as `nice -n -N streamer serve`); the "
+                             "callers and prober keep this command's priority; repeat for a row each")
+    parser.add_argument("--rounds", type=int, default=1, help="measure every combination this many times, "
+                                                              "alternating (default: %(default)s)")
     parser.add_argument("--switch-interval", type=float, metavar="MS",
                         help="the interpreter's GIL switch interval in ms (default: Python's, 5)")
     return parser.parse_args(argv)

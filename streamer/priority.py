@@ -18,7 +18,8 @@ import os
 import threading
 from collections.abc import Iterable
 
-__all__ = ["BACKGROUND_NICENESS", "lower_priority", "run_in_background_priority", "thread_ids"]
+__all__ = ["BACKGROUND_NICENESS", "lower_other_threads", "lower_priority", "run_in_background_priority",
+           "thread_ids"]
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +43,28 @@ def lower_priority(tids: Iterable[int], increment: int = BACKGROUND_NICENESS) ->
             os.setpriority(os.PRIO_PROCESS, tid, min(19, current + increment))
         except OSError as exc:  # gone, not allowed or not supported: leave it
             logger.debug("cannot lower the priority of thread %s: %s", tid, exc)
+
+
+def lower_other_threads(keep: int, increment: int = BACKGROUND_NICENESS) -> int:
+    """Put every thread of this process but ``keep`` (a native id) ``increment`` nicer than
+    ``keep`` (at most 19); threads already that nice or nicer are left alone. Idempotent, so it
+    can be repeated to catch threads started since (they inherit their creator's niceness).
+    Returns how many threads it lowered (Linux; 0 elsewhere)."""
+    if not hasattr(os, "setpriority"):
+        return 0
+    try:
+        target = min(19, os.getpriority(os.PRIO_PROCESS, keep) + increment)
+    except OSError:
+        return 0
+    lowered = 0
+    for tid in thread_ids() - {keep}:
+        try:
+            if os.getpriority(os.PRIO_PROCESS, tid) < target:
+                os.setpriority(os.PRIO_PROCESS, tid, target)
+                lowered += 1
+        except OSError as exc:  # ended meanwhile, or not allowed: leave it
+            logger.debug("cannot lower the priority of thread %s: %s", tid, exc)
+    return lowered
 
 
 def thread_ids() -> set[int]:

@@ -85,6 +85,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "inference gets only what is left: "
                              "'idle' (SCHED_IDLE: only cores nothing else wants), 'nice' (nice 19), "
                              "'normal'; 'off': on a thread of the server's process (default: %(default)s)")
+    parser.add_argument("--work-niceness", type=int, default=10, metavar="N",
+                        help="run every thread of the server but the event loop's (inference, video "
+                             "codecs, image decodes) N nicer than it, so the API and the packets of "
+                             "every session wait less for a core (0 to 19; 0: off; default: %(default)s)")
 
 
 def _settings(args: argparse.Namespace) -> ServerSettings:
@@ -109,6 +113,7 @@ def _settings(args: argparse.Namespace) -> ServerSettings:
         max_rooms=args.max_rooms,
         max_streams=args.max_streams,
         max_viewers=args.max_viewers,
+        work_niceness=args.work_niceness,
     )
 
 

@@ -22,6 +22,7 @@ from . import control, room_api, signaling, stream_control, whep, whip
 from .context import CONTEXT, ServerContext
 from .feeds import add_feeds
 from .http import BODY_TIMEOUT, error_middleware
+from .loop_priority import keep_loop_ahead
 from .names import check_name
 from .previews import PreviewMaker
 from .rooms import RoomDirectory
@@ -114,6 +115,7 @@ def create_app(engine: Engine, settings: ServerSettings, gallery: Gallery | None
     app.router.add_get("/api/streams/{name}", stream_control.get_stream)
     app.router.add_post("/api/streams/{name}/style", stream_control.set_stream_style)
     add_feeds(app, sources or {})
+    app.cleanup_ctx.append(keep_loop_ahead(settings.work_niceness))
     app.on_shutdown.append(_close_sessions)
     app.on_cleanup.append(_close_sessions)
     if owns_engine:

@@ -78,6 +78,8 @@ class ServerSettings:
         first join and gone when empty.
     :param max_streams: published streams at once (WHIP and ``--source``).
     :param max_viewers: WHEP viewers at once, all streams together.
+    :param work_niceness: how much nicer than the event loop's thread every other thread of the
+        server runs (inference, codecs, decodes; 0 to 19; 0: the same priority).
     """
 
     host: str = "127.0.0.1"
@@ -100,6 +102,7 @@ class ServerSettings:
     rooms: tuple[str, ...] = ()
     max_streams: int = 4
     max_viewers: int = 16
+    work_niceness: int = 10
 
     def __post_init__(self) -> None:
         try:
@@ -122,6 +125,8 @@ class ServerSettings:
             raise ConfigError(f"--room-size must be between 2 and 16, not {self.room_size}")
         if min(self.max_rooms, self.max_streams, self.max_viewers) < 0:
             raise ConfigError("--max-rooms, --max-streams and --max-viewers must not be negative")
+        if not 0 <= self.work_niceness <= 19:
+            raise ConfigError(f"--work-niceness must be between 0 and 19, not {self.work_niceness}")
         for room in self.rooms:
             if not valid_name(room):
                 raise ConfigError(f"--room {room!r}: use 1-64 letters, digits, '-' or '_'")
