@@ -60,7 +60,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from loop_sampler import attribute  # noqa: E402
+from loop_sampler import attribute, gil_holders  # noqa: E402
 from serve_load import PRIORITIES, percentile, spawn  # noqa: E402
 
 from streamer.bench import machine_description  # noqa: E402
@@ -285,6 +285,7 @@ async def _measure(args: argparse.Namespace, variant: Variant) -> dict[str, Any]
         "load_cpu": load_cpu,
         "sampled": attribute(samples, lag.stalls),
         "sampled_all": attribute(samples, [(started, started + window)]),
+        "gil": gil_holders(samples, lag.stalls, lambda tid: threads_after.get(tid, ("ended since",))[0]),
     }
 
 
@@ -346,6 +347,11 @@ def print_threads(rows: list[tuple[Variant, dict[str, Any]]]) -> None:
         parts = [f"{name} {100 * ms / total:.0f} % ({100 * row['sampled_all'].get(name, 0.0) / whole:.0f} %)"
                  for name, ms in sorted(row["sampled"].items(), key=lambda kv: -kv[1])]
         print(f"{number}. {total:.0f} ms: " + ", ".join(parts))
+    print("\nWhile the loop thread waited in futex in those stalls: how often each kind of thread was "
+          "running or runnable (the GIL's holder is one of the Python ones):\n")
+    for number, (_, row) in enumerate(rows, 1):
+        print(f"{number}. " + ", ".join(f"{kind} {100 * share:.0f} %" for kind, share in
+                                        sorted(row["gil"].items(), key=lambda kv: -kv[1])))
 
 
 def main(args: argparse.Namespace) -> int:

@@ -61,6 +61,41 @@ def test_decode_when_jpeg_truncated_raises_clear_error() -> None:
         decode_image(out.getvalue()[: len(out.getvalue()) // 2], "cut.jpg")
 
 
+def test_decode_when_png_truncated_raises_clear_error() -> None:
+    data = png_bytes(Image.fromarray(pattern_frame(0, 200, 200)))
+    for cut in (len(data) // 2, 3 * len(data) // 4):
+        with pytest.raises(StyleError, match="truncated or corrupt"):
+            decode_image(data[:cut], "cut.png")
+
+
+@pytest.mark.parametrize("interlace", [0, 1])
+def test_decode_when_plain_rgb_png_then_pillow_never_copies_the_pixels(monkeypatch: pytest.MonkeyPatch,
+                                                                       interlace: int) -> None:
+    # Pillow holds the GIL while it allocates and copies a decoded image (tens of ms at 16
+    # megapixels, stalling the server's event loop): a plain 8-bit RGB PNG must not go through it.
+    image = pattern_frame(3, 240, 320)
+    data = png_bytes(Image.fromarray(image), interlace=interlace)
+
+    def tripwire(*args: object, **kwargs: object) -> None:
+        raise AssertionError("Pillow decoded the pixels")
+
+    monkeypatch.setattr(Image.Image, "tobytes", tripwire)
+    monkeypatch.setattr(Image.Image, "load", tripwire)
+    decoded = decode_image(data, "plain.png")
+    assert decoded.rgb.dtype == np.uint8 and decoded.rgb.flags["C_CONTIGUOUS"]
+    np.testing.assert_array_equal(decoded.rgb, image)  # lossless: exactly the pixels saved
+    assert (decoded.format, decoded.mode, decoded.alpha, decoded.frames) == ("PNG", "RGB", None, 1)
+
+
+def test_decode_when_png_has_alpha_or_16_bits_then_pillows_conversions_apply() -> None:
+    rgba = np.dstack([pattern_frame(1, 40, 60), np.full((40, 60), 128, np.uint8)])
+    decoded = decode_image(png_bytes(Image.fromarray(rgba, "RGBA")), "alpha.png")
+    assert decoded.alpha is not None and decoded.conversions == ["transparency composited over white"]
+    deep = Image.fromarray(np.arange(40 * 60, dtype=np.uint16).reshape(40, 60) * 27)
+    decoded = decode_image(png_bytes(deep), "deep.png")
+    assert decoded.rgb.shape == (40, 60, 3) and decoded.alpha is None
+
+
 def test_read_when_path_is_missing_or_a_folder_raises(tmp_path: Path) -> None:
     with pytest.raises(StyleError, match="no such file"):
         read_image(tmp_path / "missing.jpg")
