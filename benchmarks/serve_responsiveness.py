@@ -45,6 +45,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import itertools
 import json
 import os
@@ -84,6 +85,41 @@ def _schedstat() -> tuple[int, int] | None:
     except (OSError, ValueError):
         return None
     return int(ran), int(waited)
+
+
+class GcPauses:
+    """The interpreter's cyclic garbage collections while installed: (generation, ms, thread).
+
+    A collection runs in whichever thread allocates when the counters trip, holding the GIL: a
+    full (generation 2) one walks every object of the process."""
+
+    def __init__(self) -> None:
+        self.pauses: list[tuple[int, float, str]] = []
+        self._started: dict[int, float] = {}
+
+    def _callback(self, phase: str, info: dict[str, int]) -> None:
+        thread = threading.get_ident()
+        if phase == "start":
+            self._started[thread] = time.perf_counter()
+        elif thread in self._started:
+            ms = 1000 * (time.perf_counter() - self._started.pop(thread))
+            self.pauses.append((info["generation"], ms, threading.current_thread().name))
+
+    def __enter__(self) -> GcPauses:
+        gc.callbacks.append(self._callback)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        gc.callbacks.remove(self._callback)
+
+    def summary(self) -> dict[str, Any]:
+        """Per generation: count, total ms, worst ms and the thread it ran in."""
+        out: dict[str, Any] = {}
+        for generation in (0, 1, 2):
+            pauses = [p for p in self.pauses if p[0] == generation]
+            worst = max(pauses, key=lambda p: p[1], default=(generation, 0.0, "-"))
+            out[f"gen{generation}"] = (len(pauses), sum(p[1] for p in pauses), worst[1], worst[2])
+        return out
 
 
 class LoopLag:
@@ -256,10 +292,12 @@ async def _measure(args: argparse.Namespace, variant: Variant) -> dict[str, Any]
                     load_before = {name: process_cpu_seconds(child.process.pid)
                                    for name, child in (("callers", callers), ("prober", prober))}
                     started = time.monotonic()
+                    gc_pauses = GcPauses().__enter__()
                     lag.start()
                     prober.tell(f"SESSION {upload_to}")
                     await asyncio.sleep(args.seconds)
                     await lag.stop()
+                    gc_pauses.__exit__()
                     window = time.monotonic() - started
                     threads_after = thread_times(loop_thread)
                     load_cpu = {name: (process_cpu_seconds(child.process.pid) - load_before[name]) / window
@@ -281,6 +319,8 @@ async def _measure(args: argparse.Namespace, variant: Variant) -> dict[str, Any]
         "fps_min": min(fps, default=float("nan")), "fps_mean": statistics.fmean(fps or [float("nan")]),
         "stalls": lag.stall_ms,
         "sent_fps": statistics.fmean(sent or [float("nan")]),
+        "gc": gc_pauses.summary(),
+        "objects": len(gc.get_objects()),
         "threads": by_kind(threads_before, threads_after, window),
         "load_cpu": load_cpu,
         "sampled": attribute(samples, lag.stalls),
@@ -347,6 +387,13 @@ def print_threads(rows: list[tuple[Variant, dict[str, Any]]]) -> None:
         parts = [f"{name} {100 * ms / total:.0f} % ({100 * row['sampled_all'].get(name, 0.0) / whole:.0f} %)"
                  for name, ms in sorted(row["sampled"].items(), key=lambda kv: -kv[1])]
         print(f"{number}. {total:.0f} ms: " + ", ".join(parts))
+    print("\nThe interpreter's garbage collections in the window (count, total ms, worst ms and the "
+          "thread it ran in; it holds the GIL throughout):\n")
+    for number, (_, row) in enumerate(rows, 1):
+        g = row["gc"]
+        print(f"{number}. " + ", ".join(f"generation {n}: {g[f'gen{n}'][0]}, {g[f'gen{n}'][1]:.0f} ms, "
+                                        f"worst {g[f'gen{n}'][2]:.1f} ms ({g[f'gen{n}'][3]})" for n in (0, 1, 2))
+              + f"; {row['objects']} objects tracked")
     print("\nWhile the loop thread waited in futex in those stalls: how often each kind of thread was "
           "running or runnable (the GIL's holder is one of the Python ones):\n")
     for number, (_, row) in enumerate(rows, 1):

@@ -4,17 +4,20 @@ decoded, frames are converted): other requests and sessions are not frozen."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import sys
 import threading
 import time
+import weakref
 from pathlib import Path
 
 import pytest
+from aiohttp import web
 
 from streamer.config import ProcessingSize
 from streamer.server import ServerSettings
-from streamer.server.loop_priority import SWEEP_SECONDS
+from streamer.server.loop_priority import SWEEP_SECONDS, keep_loop_ahead
 
 from .harness import Caller, checker, run, running_server, smooth_png, started_engine
 
@@ -104,3 +107,45 @@ def test_server_threads_when_session_streams_then_work_runs_nicer_than_event_loo
     assert loop_nice == os.getpriority(os.PRIO_PROCESS, 0)  # the loop keeps the process's priority
     work = set().union(*(kinds[k] for k in ("inference", "native", "decoder", "executor")))
     assert work == {min(19, loop_nice + work_niceness)}, kinds
+
+
+class _Node:
+    """A cyclic garbage object (it refers to itself)."""
+
+    def __init__(self) -> None:
+        self.me = self
+
+
+def test_garbage_when_server_runs_then_collected_on_the_event_loop_thread() -> None:
+    # A collection holds the GIL throughout; in a lower-priority thread that is preempted, the
+    # loop would wait for all of it. Cycles made in a worker thread are collected, by the loop.
+    async def scenario() -> tuple[int, set[int], int]:
+        app = web.Application()
+        app.cleanup_ctx.append(keep_loop_ahead(10))
+        runner = web.AppRunner(app)
+        await runner.setup()
+        collectors: set[int] = set()
+
+        def record(phase: str, info: dict[str, int]) -> None:
+            if phase == "start":
+                collectors.add(threading.get_native_id())
+
+        def make_cycles() -> list[weakref.ref[_Node]]:
+            return [weakref.ref(_Node()) for _ in range(20_000)]
+
+        gc.callbacks.append(record)
+        try:
+            refs = await asyncio.to_thread(make_cycles)
+            for _ in range(50):
+                if all(ref() is None for ref in refs):
+                    break
+                await asyncio.sleep(0.1)
+        finally:
+            gc.callbacks.remove(record)
+            await runner.cleanup()
+        return threading.get_native_id(), collectors, sum(ref() is not None for ref in refs)
+
+    loop_thread, collectors, alive = run(scenario())
+    assert alive == 0  # collected, while the automatic collector is off
+    assert collectors == {loop_thread}, collectors
+    assert gc.isenabled()  # given back as it was
