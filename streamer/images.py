@@ -122,7 +122,8 @@ def _decode_plain_png(data: bytes, image: object) -> np.ndarray | None:
     from PIL import Image
 
     assert isinstance(image, Image.Image)
-    tile = image.tile[0] if len(image.tile) == 1 else None
+    tiles = getattr(image, "tile", [])  # an ImageFile's: what the decoder will read
+    tile = tiles[0] if len(tiles) == 1 else None
     if (image.format != "PNG" or image.mode != "RGB" or "transparency" in image.info or tile is None
             or tile.args != "RGB" or not data.endswith(_PNG_END)):
         return None

@@ -85,10 +85,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "inference gets only what is left: "
                              "'idle' (SCHED_IDLE: only cores nothing else wants), 'nice' (nice 19), "
                              "'normal'; 'off': on a thread of the server's process (default: %(default)s)")
-    parser.add_argument("--work-niceness", type=int, default=10, metavar="N",
+    parser.add_argument("--work-niceness", type=int, default=0, metavar="N",
                         help="run every thread of the server but the event loop's (inference, video "
-                             "codecs, image decodes) N nicer than it, so the API and the packets of "
-                             "every session wait less for a core (0 to 19; 0: off; default: %(default)s)")
+                             "codecs, image decodes) N nicer than it (0 to 19; default: %(default)s, off). "
+                             "Useful with a server started at a higher priority than the rest of the "
+                             "machine (nice -n -10, systemd Nice=-10): the loop keeps it, the work goes "
+                             "back to normal; on its own it costs frames (README)")
 
 
 def _settings(args: argparse.Namespace) -> ServerSettings:

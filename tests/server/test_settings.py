@@ -35,7 +35,8 @@ def test_settings_when_public_bind_with_token_or_insecure_then_allowed(extra: di
 
 
 @pytest.mark.parametrize("bad", [{"token": "short"}, {"max_sessions": 0}, {"audio": "loud"},
-                                 {"port": 70000}, {"max_upload_bytes": 0}, {"idle_timeout": 0}])
+                                 {"port": 70000}, {"max_upload_bytes": 0}, {"idle_timeout": 0},
+                                 {"work_niceness": -1}, {"work_niceness": 20}])
 def test_settings_when_bad_value_then_config_error(bad: dict) -> None:
     with pytest.raises(ConfigError):
         ServerSettings(**bad)
