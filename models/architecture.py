@@ -130,25 +130,60 @@ def build_transform(spec: TransformSpec | None = None, size: tuple[int, int] | N
     x = layers.Add(name="dec1_skip")([x, e1])
     x = film(_sep(x, c1, name="dec1"))
     x = _decoder_blocks(x, film, spec.decoder_blocks[1], "dres1_")
-    # Full resolution: narrowed first (depthwise filters at full resolution dominate the cost).
-    x = upsample(layers.Conv2D(spec.full_width, 1, activation="relu6", name="dec0_narrow")(x), "dec0_up")
     # Clip to [0, 1] as ReLU6 fused into the last conv, then / 6: in int8 the output range is
     # then exactly [0, 6] (a sigmoid would quantize its unbounded logits coarsely). The output
     # starts at mid-grey, inside the clip's linear range (at 0, half of it gets no gradient).
-    x = _sep(x, 3, name="out", bias=3.0)
+    if spec.output == "shuffle":
+        # Sub-pixel head at 1/2 resolution: 4 x 3 outputs per pixel, then depth_to_space.
+        x = layers.Conv2D(2 * spec.full_width, 1, activation="relu6", name="dec0_narrow")(x)
+        x = _sep(x, 12, name="out_sub", bias=3.0)
+        x = layers.Lambda(lambda t: tf.nn.depth_to_space(t, 2), name="out_shuffle")(x)
+    elif spec.output == "upsample":
+        # Full resolution: narrowed first (depthwise filters at full resolution dominate the cost).
+        x = upsample(layers.Conv2D(spec.full_width, 1, activation="relu6", name="dec0_narrow")(x), "dec0_up")
+        x = _sep(x, 3, name="out", bias=3.0)
+    else:
+        raise ValueError(f"unknown transform output {spec.output!r} (expected upsample or shuffle)")
     image = layers.Rescaling(1 / 6, name="image")(x)
     return keras.Model([content, embedding], image, name="fast_transform")
 
 
 def copy_weights(source: keras.Model, target: keras.Model) -> int:
     """Copy every layer's weights from ``source`` to the layer of the same name in ``target``
-    (e.g. a trained transform into one with extra decoder blocks); returns how many layers."""
+    (e.g. a trained transform into one with extra decoder blocks); returns how many layers.
+    A trained "upsample" head going into a "shuffle" target starts its sub-pixel head
+    (:func:`_subpixel_from_upsample`)."""
+    names = {layer.name for layer in target.layers}
+    if "out_sub_pw" in names and "out_pw" in (layer.name for layer in source.layers):
+        _subpixel_from_upsample(source, target)
     copied = 0
     for layer in source.layers:
-        if layer.weights:
-            target.get_layer(layer.name).set_weights(layer.get_weights())
-            copied += 1
+        if layer.weights and layer.name in names:
+            weights = layer.get_weights()
+            if [w.shape for w in weights] == [w.shape for w in target.get_layer(layer.name).get_weights()]:
+                target.get_layer(layer.name).set_weights(weights)
+                copied += 1
     return copied
+
+
+def _subpixel_from_upsample(source: keras.Model, target: keras.Model) -> None:
+    """Start a "shuffle" head as the nearest-neighbour 2x of the trained "upsample" head: its
+    first ``full_width`` channels are the trained narrowing and output filter, its four
+    sub-pixels all the trained output projection (ICNR: no 2-px pattern before training), its
+    extra channels random but not yet read (zero rows in the projection)."""
+    narrow_k, narrow_b = source.get_layer("dec0_narrow").get_weights()
+    dw_k, dw_b = source.get_layer("out_dw").get_weights()
+    pw_k, pw_b = source.get_layer("out_pw").get_weights()
+    width = narrow_k.shape[-1]
+    t_narrow_k, t_narrow_b = target.get_layer("dec0_narrow").get_weights()
+    t_narrow_k[..., :width], t_narrow_b[:width] = narrow_k, narrow_b
+    target.get_layer("dec0_narrow").set_weights([t_narrow_k, t_narrow_b])
+    t_dw_k, t_dw_b = target.get_layer("out_sub_dw").get_weights()
+    t_dw_k[:, :, :width], t_dw_b[:width] = dw_k, dw_b
+    target.get_layer("out_sub_dw").set_weights([t_dw_k, t_dw_b])
+    t_pw_k = np.zeros(target.get_layer("out_sub_pw").get_weights()[0].shape, np.float32)
+    t_pw_k[:, :, :width] = np.tile(pw_k, (1, 1, 1, 4))  # depth_to_space: channel = sub-pixel * 3 + colour
+    target.get_layer("out_sub_pw").set_weights([t_pw_k, np.tile(pw_b, 4)])
 
 
 def _stats(x: keras.KerasTensor, name: str) -> keras.KerasTensor:

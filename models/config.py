@@ -34,6 +34,11 @@ class TransformSpec:
     decoder_blocks: tuple[int, int] = (0, 0)
     # Channels of the decoder's stage at full resolution (after the last upsampling).
     full_width: int = 8
+    # The last 2x step: "upsample" (nearest + filter, then a stage of ``full_width`` channels at
+    # full resolution) or "shuffle" (a sub-pixel head at 1/2 resolution, 2 x ``full_width``
+    # channels, then ``depth_to_space``: each output pixel of a 2x2 cell has its own filter, so
+    # fine strokes are cheaper to draw; its only possible fixed period is 2 px).
+    output: str = "upsample"
 
 
 @dataclass(frozen=True)
@@ -88,6 +93,12 @@ class Config:
     # Decoder residual blocks (1/4, 1/2 resolution) added for the fine-tune stage; they start as
     # the identity, so the stage begins from the trained transform's function.
     finetune_decoder_blocks: tuple[int, int] = (0, 0)
+    # Train the transform (either stage) only on samples whose style is of these kinds
+    # (models/data.py:STYLE_KINDS or "embedding_mix"); empty: all samples.
+    train_kinds: tuple[str, ...] = ()
+    # The fine-tune stage's last 2x step (TransformSpec.output); "": the distillation's. A
+    # "shuffle" head starts from the trained "upsample" head (architecture.warm_start).
+    finetune_output: str = ""
     # Temporal stability from stills (models/temporal.py): each crop also goes in moved and noisy;
     # weight of the L1 between that output and the moved output of the clean crop. 0: off.
     temporal_weight: float = 0.0
@@ -141,7 +152,11 @@ def transform_spec(config: Config, part: str = "transform") -> TransformSpec:
     """The transform network of a trained ``part``: the fine-tune stage may add decoder blocks."""
     if part == "transform":
         return config.transform
-    return dataclasses.replace(config.transform, decoder_blocks=config.finetune_decoder_blocks)
+    return dataclasses.replace(
+        config.transform,
+        decoder_blocks=config.finetune_decoder_blocks,
+        output=config.finetune_output or config.transform.output,
+    )
 
 
 def work_dir(config: Config, root: Path | None = None) -> Path:

@@ -51,9 +51,13 @@ def shared_sources() -> Sources:
     """Training photos, training styles and the extra styles of the shared data, Magenta as teacher."""
     from models.teacher import Teacher
 
-    content = [load_rgb(p) for p in catalogue.content_images("train")]
     extra = [load_rgb(p) for p in catalogue.extra_styles()]
-    return Sources(content, training_style_images(), Teacher("fp16"), extra)
+    return Sources(shared_content(), training_style_images(), Teacher("fp16"), extra)
+
+
+def shared_content() -> list[np.ndarray]:
+    """The training photos of the shared data (uint8 RGB), in :func:`catalogue.content_images` order."""
+    return [load_rgb(p) for p in catalogue.content_images("train")]
 
 
 def training_style_images() -> list[np.ndarray]:
@@ -113,11 +117,15 @@ STYLE_KINDS: dict[str, float] = {"painting": 0.25, "extra": 0.2, "procedural": 0
 EMBEDDING_MIX = 0.05
 
 
-def draw_style(sources: Sources, rng: np.random.Generator, allow_mix: bool = True) -> np.ndarray:
-    """One style image (uint8 RGB, any size) from :data:`STYLE_KINDS`."""
+def _draw_kind(rng: np.random.Generator, allow_mix: bool = True) -> str:
     kinds = [k for k in STYLE_KINDS if allow_mix or k != "mix"]
     weights = np.array([STYLE_KINDS[k] for k in kinds])
-    kind = kinds[rng.choice(len(kinds), p=weights / weights.sum())]
+    return kinds[rng.choice(len(kinds), p=weights / weights.sum())]
+
+
+def draw_style(sources: Sources, rng: np.random.Generator, allow_mix: bool = True) -> np.ndarray:
+    """One style image (uint8 RGB, any size) from :data:`STYLE_KINDS`."""
+    kind = _draw_kind(rng, allow_mix)
     if kind in ("painting", "extra"):
         images = sources.styles if kind == "painting" or not sources.extra else sources.extra
         image = images[rng.integers(len(images))]
@@ -201,13 +209,9 @@ def build_transform_set(sources: Sources, config: Config, directory: Path) -> No
         "style": ((total, 256, 256, 3), "uint8"),
         "has_style": ((total,), "uint8"),
     }
-    low, high = config.short_sides
 
     def make(run: int) -> dict[str, np.ndarray]:
-        rng = np.random.default_rng([config.seed, 11, run])
-        photo = sources.content[rng.integers(len(sources.content))]
-        short = int(rng.integers(low // 32, high // 32 + 1)) * 32
-        image = to_float(_canvas(photo, max(short, crop), rng))
+        rng, image = _run_start(sources.content, config, run)
         if rng.random() < EMBEDDING_MIX:
             first, second = (sources.teacher.embed(style_input(draw_style(sources, rng))) for _ in range(2))
             weight = rng.uniform(0.2, 0.8)
@@ -231,6 +235,43 @@ def build_transform_set(sources: Sources, config: Config, directory: Path) -> No
         }
 
     ArraySet(directory, shapes).fill(total, make, config.crops_per_run)
+
+
+def _run_start(photos: list[np.ndarray], config: Config, run: int) -> tuple[np.random.Generator, np.ndarray]:
+    """A transform-set run's random stream and its content window (float), as the build draws them."""
+    rng = np.random.default_rng([config.seed, 11, run])
+    photo = photos[rng.integers(len(photos))]
+    low, high = config.short_sides
+    short = int(rng.integers(low // 32, high // 32 + 1)) * 32
+    return rng, to_float(_canvas(photo, max(short, config.crop), rng))
+
+
+def style_kinds(photos: list[np.ndarray], config: Config, count: int) -> np.ndarray:
+    """The kind of style (:data:`STYLE_KINDS`, or ``"embedding_mix"``) behind each of the first
+    ``count`` samples of the transform set built from the training ``photos``, replayed from the
+    runs' random streams (no teacher)."""
+    kinds = []
+    for run in range(-(-count // config.crops_per_run)):
+        rng, _ = _run_start(photos, config, run)
+        kind = "embedding_mix" if rng.random() < EMBEDDING_MIX else _draw_kind(rng)
+        kinds += [kind] * config.crops_per_run
+    return np.array(kinds[:count])
+
+
+def kept_samples(config: Config, count: int) -> np.ndarray:
+    """Indices of the transform-set samples training may draw: all, or those whose style is one of
+    ``config.train_kinds`` (replayed, :func:`style_kinds`)."""
+    if not config.train_kinds:
+        return np.arange(count)
+    known = {*STYLE_KINDS, "embedding_mix"}
+    if unknown := sorted(set(config.train_kinds) - known):
+        raise ValueError(f"train_kinds: unknown kind {', '.join(unknown)} (known: {', '.join(sorted(known))})")
+    photos = synthetic_sources(config.seed).content if config.synthetic else shared_content()
+    kept = np.flatnonzero(np.isin(style_kinds(photos, config, count), config.train_kinds))
+    log.info("training on %d of %d samples (style kinds %s)", len(kept), count, ", ".join(config.train_kinds))
+    if len(kept) < config.transform_batch:
+        raise ValueError(f"train_kinds: only {len(kept)} samples are of kinds {', '.join(config.train_kinds)}")
+    return kept
 
 
 def _canvas(photo: np.ndarray, short: int, rng: np.random.Generator) -> np.ndarray:

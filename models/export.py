@@ -19,7 +19,7 @@ import numpy as np
 
 from models import catalogue
 from models.architecture import build_predictor, build_transform, count_macs
-from models.config import CONFIGS, SIZE_MULTIPLE, Config, transform_spec, work_dir
+from models.config import CONFIGS, SIZE_MULTIPLE, Config, transform_spec, with_overrides, work_dir
 from models.convert import RepresentativeData, to_tflite
 from models.data import open_set
 from models.imaging import load_rgb
@@ -156,9 +156,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--config", choices=sorted(CONFIGS), default="full")
     parser.add_argument("--work", type=Path, help="work directory root (default models/work)")
     parser.add_argument("--release", type=Path, default=RELEASE_DIR)
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="config override, as for training (e.g. finetune_output=shuffle)")
     args = parser.parse_args(argv)
+    try:
+        config = with_overrides(CONFIGS[args.config], args.set)
+    except ValueError as error:
+        parser.error(str(error))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    config = CONFIGS[args.config]
     work = work_dir(config, args.work)
     exported = export_models(config, work, work / "export")
     write_release(config, exported, args.release)

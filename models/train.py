@@ -72,11 +72,12 @@ def _transform_batches(config: Config, arrays: dict[str, np.ndarray], start: int
     depends only on (seed, stream, i), so a resumed run sees the same batches as an
     uninterrupted one. With a temporal term each crop goes in twice, so a batch has
     ``transform_batch // 2`` crops and the same cost."""
-    count, size, crop = len(arrays["content"]), config.crop, config.train_crop
+    size, crop = config.crop, config.train_crop
+    samples = data.kept_samples(config, len(arrays["content"]))
     crops = config.transform_batch // 2 if config.temporal_weight else config.transform_batch
     for step in itertools.count(start):
         rng = np.random.default_rng([config.seed, stream, step])
-        index = np.sort(rng.choice(count, crops, replace=False))
+        index = np.sort(rng.choice(samples, crops, replace=False))
         top, left = rng.integers(0, size - crop + 1, size=2)
         window = (index, slice(top, top + crop), slice(left, left + crop))
         content, target = arrays["content"][window], arrays["target"][window]

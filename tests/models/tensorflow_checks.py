@@ -112,6 +112,34 @@ def test_decoder_blocks_when_trained_weights_copied_in_then_same_function_until_
     assert len(extended.layers) > len(base.layers)
 
 
+def test_shuffle_head_when_started_from_a_trained_upsample_head_then_nearest_2x_of_a_close_function() -> None:
+    config = dataclasses.replace(CONFIGS["tiny"], finetune_output="shuffle")
+    base = build_transform(config.transform)
+    _random_weights(base, std=0.1)
+    shuffle = build_transform(transform_spec(config, "finetune"))
+    copy_weights(base, shuffle)
+    rng = np.random.default_rng(0)
+    x = [rng.random((2, 40, 56, 3), np.float32), rng.normal(size=(2, 1, 1, 100)).astype(np.float32)]
+    before, after = np.asarray(base(x)), np.asarray(shuffle(x))
+    # every 2x2 cell is flat (the four sub-pixels start equal: no 2-px pattern before training)...
+    for dy, dx in ((0, 1), (1, 0), (1, 1)):
+        assert float(np.abs(after[:, dy::2, dx::2] - after[:, ::2, ::2]).max()) < 1e-6
+    # ...and the picture is the trained head's (its filter now reads the 1/2-resolution stage)
+    assert np.corrcoef(before.ravel(), after.ravel())[0, 1] > 0.9
+    # the extra channels are live once trained: their projection rows start at zero, not absent
+    head = shuffle.get_layer("out_sub_pw")
+    kernel, bias = head.get_weights()
+    kernel[:, :, config.transform.full_width:] = rng.normal(0, 1, kernel[:, :, config.transform.full_width:].shape)
+    head.set_weights([kernel, bias])
+    assert float(np.abs(np.asarray(shuffle(x)) - after).max()) > 1e-3
+
+
+def test_transform_when_output_unknown_then_says_which_are_known() -> None:
+    spec = dataclasses.replace(CONFIGS["tiny"].transform, output="pixelshuffle")
+    with pytest.raises(ValueError, match="expected upsample or shuffle"):
+        build_transform(spec)
+
+
 # --- temporal terms ---
 
 

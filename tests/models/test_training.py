@@ -110,3 +110,47 @@ def test_procedural_generator_when_run_then_valid_image_with_structure(name: str
     assert image.shape == (128, 128, 3)
     assert np.isfinite(image).all() and image.min() >= 0 and image.max() <= 1
     assert image.std() > 0.01
+
+
+def test_style_kinds_when_replayed_then_the_kinds_the_build_drew(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given: the tiny transform set, built while recording each run's first style draw
+    config = CONFIGS["tiny"]
+    sources = data.synthetic_sources(config.seed)
+    drawn: list[str] = []
+    original = data._draw_kind
+
+    def recording(rng: np.random.Generator, allow_mix: bool = True) -> str:
+        kind = original(rng, allow_mix)
+        if allow_mix:  # a run's own draw, not one half of a style mix
+            drawn.append(kind)
+        return kind
+
+    monkeypatch.setattr(data, "_draw_kind", recording)
+    data.build_transform_set(sources, config, tmp_path)
+    monkeypatch.undo()
+    arrays = data.open_set(tmp_path)
+    # when
+    kinds = data.style_kinds(sources.content, config, len(arrays["has_style"]))
+    # then: embedding mixes are the samples without a style image; every other run drew its kind
+    np.testing.assert_array_equal(kinds != "embedding_mix", arrays["has_style"] == 1)
+    expected = iter(drawn)
+    for kind in kinds[:: config.crops_per_run]:
+        if kind == "embedding_mix":  # two styles drawn, their embeddings mixed
+            next(expected), next(expected)
+        else:
+            assert next(expected) == kind
+    assert next(expected, None) is None
+    assert len(set(kinds)) >= 3
+
+
+def test_kept_samples_when_kinds_given_then_only_those_and_unknown_refused() -> None:
+    config = with_overrides(CONFIGS["tiny"], ["transform_runs=40", "train_kinds=procedural,photo"])
+    kinds = data.style_kinds(data.synthetic_sources(config.seed).content, config, 80)
+    kept = data.kept_samples(config, 80)
+    assert set(kinds[kept]) == {"procedural", "photo"}
+    assert len(kept) == int(np.isin(kinds, ["procedural", "photo"]).sum())
+    np.testing.assert_array_equal(data.kept_samples(CONFIGS["tiny"], 80), np.arange(80))
+    with pytest.raises(ValueError, match="unknown kind paintings"):
+        data.kept_samples(with_overrides(config, ["train_kinds=paintings"]), 80)
