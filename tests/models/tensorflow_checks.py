@@ -17,7 +17,7 @@ import tensorflow as tf
 
 from models import catalogue, export, temporal, train
 from models.architecture import build_transform, copy_weights, upsample
-from models.config import CONFIGS, GRAM_LAYERS, transform_spec
+from models.config import CONFIGS, GRAM_LAYERS, Config, transform_spec
 from models.feature_net import backbone, gram, stand_in
 from models.litert import Predictor, Transform
 from models.losses import colour_distance, pixel_loss, texture_loss, transform_step_loss
@@ -96,14 +96,23 @@ def test_transform_when_input_flat_then_output_flat_whatever_the_weights() -> No
     assert output.std() > 1e-4  # the borders do vary: the test sees the network's output
 
 
-def test_decoder_blocks_when_trained_weights_copied_in_then_same_function_until_trained() -> None:
-    config = dataclasses.replace(CONFIGS["tiny"], finetune_decoder_blocks=(1, 2))
+def _trained_and_finetune_networks(
+    config: Config,
+) -> tuple[tf.keras.Model, tf.keras.Model, np.random.Generator, list[np.ndarray]]:
+    """A "trained" (random) transform of ``config``, its fine-tune network with the weights copied
+    in, a random stream and an input batch."""
     base = build_transform(config.transform)
     _random_weights(base, std=0.1)
-    extended = build_transform(transform_spec(config, "finetune"))
-    copy_weights(base, extended)
+    finetuned = build_transform(transform_spec(config, "finetune"))
+    copy_weights(base, finetuned)
     rng = np.random.default_rng(0)
-    x = [rng.random((2, 40, 56, 3), np.float32), rng.normal(size=(2, 1, 1, 100)).astype(np.float32)]
+    batch = [rng.random((2, 40, 56, 3), np.float32), rng.normal(size=(2, 1, 1, 100)).astype(np.float32)]
+    return base, finetuned, rng, batch
+
+
+def test_decoder_blocks_when_trained_weights_copied_in_then_same_function_until_trained() -> None:
+    config = dataclasses.replace(CONFIGS["tiny"], finetune_decoder_blocks=(1, 2))
+    base, extended, rng, x = _trained_and_finetune_networks(config)
     # equal up to float rounding (the extended graph may schedule its convolutions differently)
     assert float(np.abs(np.asarray(base(x)) - np.asarray(extended(x))).max()) < 1e-5
     branch = extended.get_layer("dres1_1b_pw")
@@ -114,12 +123,7 @@ def test_decoder_blocks_when_trained_weights_copied_in_then_same_function_until_
 
 def test_shuffle_head_when_started_from_a_trained_upsample_head_then_nearest_2x_of_a_close_function() -> None:
     config = dataclasses.replace(CONFIGS["tiny"], finetune_output="shuffle")
-    base = build_transform(config.transform)
-    _random_weights(base, std=0.1)
-    shuffle = build_transform(transform_spec(config, "finetune"))
-    copy_weights(base, shuffle)
-    rng = np.random.default_rng(0)
-    x = [rng.random((2, 40, 56, 3), np.float32), rng.normal(size=(2, 1, 1, 100)).astype(np.float32)]
+    base, shuffle, rng, x = _trained_and_finetune_networks(config)
     before, after = np.asarray(base(x)), np.asarray(shuffle(x))
     # every 2x2 cell is flat (the four sub-pixels start equal: no 2-px pattern before training)...
     for dy, dx in ((0, 1), (1, 0), (1, 1)):
