@@ -97,7 +97,7 @@ class Config:
     # (models/data.py:STYLE_KINDS or "embedding_mix"); empty: all samples.
     train_kinds: tuple[str, ...] = ()
     # The fine-tune stage's last 2x step (TransformSpec.output); "": the distillation's. A
-    # "shuffle" head starts from the trained "upsample" head (architecture.warm_start).
+    # "shuffle" head starts from the trained "upsample" head (architecture.copy_weights).
     finetune_output: str = ""
     # Temporal stability from stills (models/temporal.py): each crop also goes in moved and noisy;
     # weight of the L1 between that output and the moved output of the clean crop. 0: off.

@@ -258,14 +258,19 @@ def style_kinds(photos: list[np.ndarray], config: Config, count: int) -> np.ndar
     return np.array(kinds[:count])
 
 
+def check_train_kinds(config: Config) -> None:
+    """Raise ValueError (one line) when ``config.train_kinds`` names a kind of style that no sample has."""
+    known = {*STYLE_KINDS, "embedding_mix"}
+    if unknown := sorted(set(config.train_kinds) - known):
+        raise ValueError(f"train_kinds: unknown kind {', '.join(unknown)} (known: {', '.join(sorted(known))})")
+
+
 def kept_samples(config: Config, count: int) -> np.ndarray:
     """Indices of the transform-set samples training may draw: all, or those whose style is one of
     ``config.train_kinds`` (replayed, :func:`style_kinds`)."""
     if not config.train_kinds:
         return np.arange(count)
-    known = {*STYLE_KINDS, "embedding_mix"}
-    if unknown := sorted(set(config.train_kinds) - known):
-        raise ValueError(f"train_kinds: unknown kind {', '.join(unknown)} (known: {', '.join(sorted(known))})")
+    check_train_kinds(config)
     photos = synthetic_sources(config.seed).content if config.synthetic else shared_content()
     kept = np.flatnonzero(np.isin(style_kinds(photos, config, count), config.train_kinds))
     log.info("training on %d of %d samples (style kinds %s)", len(kept), count, ", ".join(config.train_kinds))

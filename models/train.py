@@ -260,6 +260,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     try:
         config = with_overrides(CONFIGS[args.config], args.set)
+        data.check_train_kinds(config)
     except ValueError as error:
         parser.error(str(error))
     if args.name and args.only != "finetune":

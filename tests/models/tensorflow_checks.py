@@ -138,6 +138,16 @@ def test_shuffle_head_when_started_from_a_trained_upsample_head_then_nearest_2x_
     assert float(np.abs(np.asarray(shuffle(x)) - after).max()) > 1e-3
 
 
+def test_train_command_when_style_kind_unknown_then_one_line_error_before_training(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        train.main(["--config", "tiny", "--work", str(tmp_path), "--set", "train_kinds=painting,paintings"])
+    assert exit_info.value.code == 2
+    assert "unknown kind paintings" in capsys.readouterr().err
+    assert not (tmp_path / "tiny").exists()  # nothing built
+
+
 def test_transform_when_output_unknown_then_says_which_are_known() -> None:
     spec = dataclasses.replace(CONFIGS["tiny"].transform, output="pixelshuffle")
     with pytest.raises(ValueError, match="expected upsample or shuffle"):
